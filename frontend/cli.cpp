@@ -1,0 +1,157 @@
+#include "frontend/cli.h"
+
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "nbdcage-config.h"
+
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
+
+namespace nbdcage {
+
+namespace {
+
+const char* const kUsage =
+    "Usage: nbdcage [OPTIONS] PLUGIN [KEY=VALUE | VALUE]... [--run CMD]\n"
+    "Serve a disk over NBD from a plugin that runs in its own sandboxed process.\n";
+
+po::options_description describeOptions() {
+  po::options_description d("Options");
+  d.add_options()
+      ("help,h", "print this help and exit")
+      ("version,V", "print the version and exit")
+      ("unix,U", po::value<std::string>()->value_name("SOCKET"),
+       "listen on a Unix domain socket; '-' makes a private one")
+      ("port,p", po::value<std::string>()->value_name("PORT"), "listen on TCP port PORT (default 10809)")
+      ("ipaddr,i", po::value<std::string>()->value_name("ADDR"), "listen on this address only")
+      ("single,s", "serve one connection on stdin/stdout, then exit")
+      ("stdin", "the same as --single")
+      ("foreground,f", "stay in the foreground")
+      ("readonly,r", "serve the export read-only")
+      ("exportname,e", po::value<std::string>()->value_name("NAME"), "the export name used in $uri with --run")
+      ("threads,t", po::value<unsigned>()->value_name("N"), "worker threads per connection (default 16)")
+      ("verbose,v", "print debug messages")
+      ("exit-with-parent", "exit when the parent process exits")
+      ("run", po::value<std::string>()->value_name("CMD"), "run CMD with the server, then exit with its status")
+      ("no-sandbox", "run the plugin host without its sandbox (debugging only)");
+  return d;
+}
+
+[[noreturn]] void fail(const std::string& message) {
+  throw std::runtime_error(message);
+}
+
+std::string findPlugin(const std::string& name) {
+  if (name.find('/') != std::string::npos || name.ends_with(".so")) {
+    std::error_code ec;
+    if (!fs::is_regular_file(name, ec))
+      fail("plugin '" + name + "' not found: no such file; give an installed plugin name or the path of a .so");
+    return fs::absolute(name).string();
+  }
+  for (char c : name)
+    if (!isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_')
+      fail("'" + name + "' is not a plugin name; give an installed plugin name or the path of a .so");
+  std::string file = "nbdcage-" + name + "-plugin.so";
+  std::string dirs[] = {selfDirectory() + "/../plugins", NBDCAGE_PLUGINDIR};
+  for (const auto& dir : dirs) {
+    std::error_code ec;
+    if (fs::is_regular_file(dir + "/" + file, ec)) return fs::canonical(dir + "/" + file).string();
+  }
+  fail("unknown plugin '" + name + "': there is no " + file + " in " + NBDCAGE_PLUGINDIR +
+       "; give an installed plugin name or the path of a .so");
+}
+
+std::string findHost() {
+  std::string candidates[] = {selfDirectory() + "/../pluginhost/nbdcage-pluginhost",
+                              std::string(NBDCAGE_LIBEXECDIR) + "/nbdcage-pluginhost"};
+  for (const auto& c : candidates)
+    if (access(c.c_str(), X_OK) == 0) return fs::canonical(c).string();
+  fail(std::string("cannot find nbdcage-pluginhost in ") + NBDCAGE_LIBEXECDIR + "; is nbdcage installed completely?");
+}
+
+void checkConflicts(const Config& c, const po::variables_map& vm) {
+  int listeners = (c.unixSocket ? 1 : 0) + (c.port || c.ipaddr ? 1 : 0) + (c.single ? 1 : 0);
+  if (c.unixSocket && (c.port || c.ipaddr)) fail("-U cannot be used with -p or -i: choose a Unix socket or TCP");
+  if (c.single && listeners > 1) fail("-s serves stdin/stdout: it cannot be used with -U, -p or -i");
+  if (c.single && c.run) fail("--run cannot be used with -s: the command needs a socket to connect to");
+  if (c.unixSocket && c.unixSocket->size() >= 108 && *c.unixSocket != "-")
+    fail("-U: path too long: " + std::to_string(c.unixSocket->size()) + " bytes, the maximum is 107");
+  if (c.exportName.size() > 4096) fail("-e: export name longer than 4096 bytes");
+}
+
+}  // namespace
+
+std::string selfDirectory() {
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string(".") : exe.parent_path().string();
+}
+
+CliResult parseCommandLine(int argc, const char* const* argv) {
+  CliResult result{CliResult::Action::kExit, 1, {}};
+  Config& c = result.config;
+  auto options = describeOptions();
+  po::options_description all;
+  all.add(options).add_options()("args", po::value<std::vector<std::string>>());
+  po::positional_options_description positional;
+  positional.add("args", -1);
+  try {
+    po::variables_map vm;
+    po::store(po::command_line_parser(argc, argv)
+                  .options(all)
+                  .positional(positional)
+                  .style(po::command_line_style::unix_style ^ po::command_line_style::allow_guessing)
+                  .run(),
+              vm);
+    po::notify(vm);
+    if (vm.count("help")) {
+      std::cout << kUsage << "\n" << options << "\nPlugins are named (memory, file, null, pattern, example1)"
+                << " or given by path.\nSee nbdcage(1).\n";
+      result.exitStatus = 0;
+      return result;
+    }
+    if (vm.count("version")) {
+      std::cout << "nbdcage " NBDCAGE_VERSION "\n";
+      result.exitStatus = 0;
+      return result;
+    }
+    if (vm.count("unix")) c.unixSocket = vm["unix"].as<std::string>();
+    if (vm.count("port")) c.port = vm["port"].as<std::string>();
+    if (vm.count("ipaddr")) c.ipaddr = vm["ipaddr"].as<std::string>();
+    c.single = vm.count("single") || vm.count("stdin");
+    c.foreground = vm.count("foreground") > 0;
+    c.readonly = vm.count("readonly") > 0;
+    c.verbose = vm.count("verbose") > 0;
+    c.exitWithParent = vm.count("exit-with-parent") > 0;
+    c.sandbox = vm.count("no-sandbox") == 0;
+    if (vm.count("exportname")) c.exportName = vm["exportname"].as<std::string>();
+    if (vm.count("threads")) {
+      c.threads = vm["threads"].as<unsigned>();
+      if (c.threads == 0 || c.threads > 1024) fail("-t: the number of threads must be between 1 and 1024");
+    }
+    if (vm.count("run")) c.run = vm["run"].as<std::string>();
+    auto args = vm.count("args") ? vm["args"].as<std::vector<std::string>>() : std::vector<std::string>{};
+    if (args.empty()) fail("no plugin given: try 'nbdcage memory 1G' or see 'nbdcage --help'");
+    c.plugin = args[0];
+    c.params.assign(args.begin() + 1, args.end());
+    checkConflicts(c, vm);
+    c.pluginPath = findPlugin(c.plugin);
+    c.hostPath = findHost();
+  } catch (const po::error& e) {
+    std::cerr << "nbdcage: " << e.what() << " (see 'nbdcage --help')\n";
+    return result;
+  } catch (const std::runtime_error& e) {
+    std::cerr << "nbdcage: " << e.what() << "\n";
+    return result;
+  }
+  result.action = CliResult::Action::kServe;
+  result.exitStatus = 0;
+  return result;
+}
+
+}  // namespace nbdcage

@@ -1,0 +1,46 @@
+// The command line, parsed once into an immutable Config.  nbdkit's syntax:
+//
+//   nbdcage [OPTIONS] PLUGIN [KEY=VALUE | VALUE]... [OPTIONS]
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace nbdcage {
+
+struct Config {
+  std::string plugin;               // as the user wrote it
+  std::string pluginPath;           // the resolved .so
+  std::string hostPath;             // the nbdcage-pluginhost executable
+  std::vector<std::string> params;  // passed to the host verbatim
+
+  std::optional<std::string> unixSocket;  // -U PATH; "-" means a private one
+  std::optional<std::string> port;        // -p (service name or number)
+  std::optional<std::string> ipaddr;      // -i
+  bool single = false;                    // -s
+  bool foreground = false;                // -f
+  bool readonly = false;                  // -r
+  bool verbose = false;                   // -v
+  bool exitWithParent = false;
+  bool sandbox = true;                    // --no-sandbox clears it
+  std::string exportName;                 // -e, used for $uri and $exportname
+  unsigned threads = 16;                  // -t
+  std::optional<std::string> run;         // --run CMD
+};
+
+// What parseCommandLine decided.  kExit carries the status to exit with;
+// text (help, version, or a one-line error) is already printed.
+struct CliResult {
+  enum class Action { kServe, kExit } action;
+  int exitStatus = 0;
+  Config config;
+};
+
+CliResult parseCommandLine(int argc, const char* const* argv);
+
+// Where this executable lives (for finding the host and plugins uninstalled).
+std::string selfDirectory();
+
+}  // namespace nbdcage

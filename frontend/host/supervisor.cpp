@@ -1,0 +1,352 @@
+#include "frontend/host/supervisor.h"
+
+#include <fcntl.h>
+#include <kj/debug.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/process/args.hpp>
+#include <boost/process/extend.hpp>
+#include <boost/process/io.hpp>
+#include <cstdio>
+#include <thread>
+
+namespace bp = boost::process;
+
+namespace nbdcage::frontend {
+
+namespace schema = ipc::schema;
+
+struct Supervisor::Host {
+  bp::child child;
+  kj::AutoCloseFd pidfd;
+  kj::Own<kj::AsyncCapabilityStream> stream;
+  kj::Own<capnp::TwoPartyVatNetwork> network;
+  kj::Own<capnp::RpcSystem<capnp::rpc::twoparty::VatId>> rpc;
+  schema::PluginHost::Client client = nullptr;
+  kj::Own<kj::UnixEventPort::FdObserver> observer;
+  kj::Promise<void> watch = nullptr;  // declared after observer: destroyed first
+  uint64_t generation = 0;
+  bool dead = false;
+};
+
+namespace {
+
+// Hands one of our descriptors to the host inside an RPC message.
+class FdCap final : public schema::FileDescriptor::Server {
+ public:
+  explicit FdCap(int fd) {
+    int copy;
+    KJ_SYSCALL(copy = fcntl(fd, F_DUPFD_CLOEXEC, 3));
+    fd_ = kj::AutoCloseFd(copy);
+  }
+  kj::Maybe<int> getFd() override { return fd_.get(); }
+
+ private:
+  kj::AutoCloseFd fd_;
+};
+
+bool isPowerOf2(uint32_t v) { return v != 0 && (v & (v - 1)) == 0; }
+
+// The host is untrusted: anything it says about the export is checked.
+ExportInfo validateExport(schema::ExportInfo::Reader e) {
+  ExportInfo x;
+  x.size = e.getSize();
+  if (x.size > static_cast<uint64_t>(INT64_MAX)) throw HostError("the plugin reported an impossible size");
+  x.canWrite = e.getCanWrite();
+  x.canFlush = e.getCanFlush();
+  x.isRotational = e.getIsRotational();
+  x.canTrim = e.getCanTrim() && x.canWrite;
+  x.canZero = e.getCanZero() && x.canWrite;
+  x.canFua = x.canWrite ? std::min<uint8_t>(e.getCanFua(), 2) : 0;
+  x.canMultiConn = e.getCanMultiConn();
+  x.canExtents = e.getCanExtents();
+  x.canCache = std::min<uint8_t>(e.getCanCache(), 2);
+  x.canFastZero = e.getCanFastZero() && x.canZero;
+  uint32_t mn = e.getBlockMin(), pref = e.getBlockPreferred(), mx = e.getBlockMax();
+  if (mn != 0 || pref != 0 || mx != 0) {
+    bool ok = isPowerOf2(mn) && mn <= 65536 && isPowerOf2(pref) && pref >= std::max<uint32_t>(mn, 512) &&
+              pref <= (32u << 20) && mx >= pref && (mx % mn) == 0;
+    if (!ok) throw HostError("the plugin reported invalid block size constraints");
+    x.blockMin = mn;
+    x.blockPreferred = pref;
+    x.blockMax = std::min<uint32_t>(mx, 32u << 20);
+  }
+  auto d = e.getDescription();
+  if (d.size() > 4096) throw HostError("the plugin's export description is longer than 4096 bytes");
+  x.description = std::string(d.cStr(), d.size());
+  return x;
+}
+
+}  // namespace
+
+Supervisor::Supervisor(const Config& config, kj::AsyncIoContext& io)
+    : config_(config), io_(io), executor_(kj::getCurrentThreadExecutor().addRef()) {}
+
+Supervisor::~Supervisor() { stopHost(); }
+
+kj::Own<Supervisor::Host> Supervisor::spawnHost() {
+  int sv[2];
+  KJ_SYSCALL(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+  kj::AutoCloseFd ours(sv[0]), theirs(sv[1]);
+  std::vector<std::string> args;
+  if (config_.verbose) args.push_back("--verbose");
+  if (config_.readonly) args.push_back("--readonly");
+  if (!config_.sandbox) args.push_back("--no-sandbox");
+  args.push_back("--threads");
+  args.push_back(std::to_string(config_.threads));
+  args.push_back(config_.pluginPath);
+  args.insert(args.end(), config_.params.begin(), config_.params.end());
+
+  int childEnd = theirs.get();
+  auto host = kj::heap<Host>();
+  // Runs in the child between fork and exec: async-signal-safe calls only.
+  auto setup = [childEnd](auto&) {
+    dup2(childEnd, 3);                 // the control socket, as fd 3
+    dup2(STDERR_FILENO, STDOUT_FILENO);  // a plugin's printf never reaches a client
+    prctl(PR_SET_PDEATHSIG, SIGKILL);  // the host never outlives us
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+  };
+  try {
+    host->child = bp::child(config_.hostPath, bp::args(args), bp::std_in < bp::null,
+                            bp::extend::on_exec_setup = setup);
+  } catch (const std::exception& e) {
+    throw HostError(std::string("cannot start the plugin host: ") + e.what());
+  }
+  theirs = nullptr;
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, host->child.id(), 0));
+  KJ_REQUIRE(pidfd >= 0, "pidfd_open failed", strerror(errno));
+  host->pidfd = kj::AutoCloseFd(pidfd);
+  host->stream = io_.lowLevelProvider->wrapUnixSocketFd(ours.release(), kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
+  // capnp 0.9 has one fd limit for both directions, and sends none when it
+  // is 0, so it must be 3 (open's three descriptors).  The frontend still
+  // takes no descriptor from a host: it never calls getFd() on a host's
+  // capability, so whatever a host attaches is closed with its message.
+  host->network = kj::heap<capnp::TwoPartyVatNetwork>(*host->stream, 3, capnp::rpc::twoparty::Side::CLIENT);
+  host->rpc = kj::heap(capnp::makeRpcClient(*host->network));
+  capnp::word scratch[4];
+  memset(scratch, 0, sizeof scratch);
+  capnp::MallocMessageBuilder message(scratch);
+  auto vatId = message.getRoot<capnp::rpc::twoparty::VatId>();
+  vatId.setSide(capnp::rpc::twoparty::Side::SERVER);
+  host->client = host->rpc->bootstrap(vatId).castAs<schema::PluginHost>();
+  host->generation = ++generation_;
+  lastSpawn_ = std::chrono::steady_clock::now();
+  return host;
+}
+
+void Supervisor::watchHost(Host& host) {
+  host.observer = kj::heap<kj::UnixEventPort::FdObserver>(io_.unixEventPort, host.pidfd.get(),
+                                                          kj::UnixEventPort::FdObserver::OBSERVE_READ);
+  host.watch = host.observer->whenBecomesReadable().then([this, &host]() { reap(host, false); }).eagerlyEvaluate(nullptr);
+}
+
+void Supervisor::reap(Host& host, bool expected) {
+  if (host.dead) return;
+  host.dead = true;
+  std::error_code ec;
+  host.child.wait(ec);
+  int code = host.child.native_exit_code();
+  if (!expected) {
+    if (WIFSIGNALED(code))
+      fprintf(stderr, "nbdcage: the plugin host (pid %d) was killed by signal %d; a new one serves the next connection\n",
+              host.child.id(), WTERMSIG(code));
+    else
+      fprintf(stderr, "nbdcage: the plugin host (pid %d) exited with status %d; a new one serves the next connection\n",
+              host.child.id(), WEXITSTATUS(code));
+  }
+}
+
+int Supervisor::start() {
+  auto host = spawnHost();
+  auto req = host->client.helloRequest();
+  req.setProtocolVersion(schema::PROTOCOL_VERSION);
+  kj::Maybe<kj::Exception> failure;
+  uint32_t version = 0;
+  try {
+    auto resp = req.send().wait(io_.waitScope);
+    version = resp.getProtocolVersion();
+    if (config_.verbose)
+      fprintf(stderr, "nbdcage: debug: plugin host %d serves %s (API v%u, thread model %u)\n", host->child.id(),
+              resp.getPlugin().getName().cStr(), resp.getPlugin().getApiVersion(),
+              resp.getPlugin().getThreadModel());
+  } catch (const kj::Exception& e) {
+    failure = e;
+  }
+  if (failure != nullptr || version != schema::PROTOCOL_VERSION) {
+    host->stream->shutdownWrite();
+    host->rpc = nullptr;
+    host->network = nullptr;
+    host->stream = nullptr;
+    std::error_code ec;
+    host->child.wait(ec);
+    int code = host->child.native_exit_code();
+    host->dead = true;
+    if (version != 0 && version != schema::PROTOCOL_VERSION) {
+      fprintf(stderr, "nbdcage: %s speaks protocol %u, this nbdcage speaks %u: reinstall nbdcage\n",
+              config_.hostPath.c_str(), version, schema::PROTOCOL_VERSION);
+    } else if (WIFSIGNALED(code)) {
+      fprintf(stderr, "nbdcage: the plugin host crashed while loading '%s' (signal %d)\n", config_.plugin.c_str(),
+              WTERMSIG(code));
+    } else if (!WIFEXITED(code) || WEXITSTATUS(code) != 1) {
+      fprintf(stderr, "nbdcage: the plugin host failed while loading '%s' (status %d)\n", config_.plugin.c_str(),
+              WEXITSTATUS(code));
+    }
+    return 1;
+  }
+  host_ = kj::mv(host);
+  watchHost(*host_);
+  return 0;
+}
+
+Supervisor::Host& Supervisor::ensureHost() {
+  if (host_ && !host_->dead) return *host_;
+  // Back off: a plugin that dies at once must not make us fork in a loop.
+  auto since = std::chrono::steady_clock::now() - lastSpawn_;
+  if (since < std::chrono::milliseconds(200)) std::this_thread::sleep_for(std::chrono::milliseconds(200) - since);
+  if (host_) stopHost();
+  host_ = spawnHost();
+  watchHost(*host_);
+  return *host_;
+}
+
+void Supervisor::stopHost() {
+  if (!host_) return;
+  handles_.clear();
+  host_->client = nullptr;
+  host_->rpc = nullptr;
+  host_->network = nullptr;
+  host_->stream = nullptr;  // closes the socket: the host sees EOF and exits
+  if (!host_->dead) {
+    // Give an orderly exit (cleanup, unload) a moment, then insist.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    std::error_code ec;
+    while (host_->child.running(ec) && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (host_->child.running(ec)) host_->child.terminate(ec);
+    reap(*host_, true);
+  }
+  host_ = nullptr;
+}
+
+int Supervisor::hostPid() const { return host_ && !host_->dead ? host_->child.id() : 0; }
+
+kj::Own<RemoteHandle> Supervisor::open(const std::string& exportName, bool readonly) {
+  auto rings = RingResources::create(kDataAreaSize);
+  struct Opened {
+    uint64_t id;
+    ExportInfo info;
+    kj::AutoCloseFd death;
+  };
+  std::string failure;
+  auto opened = executor_->executeSync([&]() -> kj::Promise<kj::Maybe<Opened>> {
+    Host* host;
+    try {
+      host = &ensureHost();
+    } catch (const std::exception& e) {
+      failure = e.what();
+      return kj::Maybe<Opened>(nullptr);
+    }
+    auto req = host->client.openRequest();
+    req.setExportName(exportName);
+    req.setReadonly(readonly || config_.readonly);
+    auto r = req.initRings();
+    r.setRegion(kj::heap<FdCap>(rings.region.fd()));
+    r.setRegionSize(rings.region.size());
+    r.setSubmitBell(kj::heap<FdCap>(rings.submitBell.fd()));
+    r.setCompleteBell(kj::heap<FdCap>(rings.completeBell.fd()));
+    uint64_t generation = host->generation;
+    int pidfd = host->pidfd.get();
+    return req.send()
+        .then([this, generation, pidfd, &failure](capnp::Response<schema::PluginHost::OpenResults>&& resp)
+                  -> kj::Maybe<Opened> {
+          try {
+            Opened o{nextHandleId_++, validateExport(resp.getExport()), {}};
+            handles_.emplace(o.id, std::make_pair(generation, resp.getHandle()));
+            int death;
+            KJ_SYSCALL(death = fcntl(pidfd, F_DUPFD_CLOEXEC, 3));
+            o.death = kj::AutoCloseFd(death);
+            return kj::mv(o);
+          } catch (const HostError& e) {
+            failure = e.what();
+            return nullptr;
+          }
+        })
+        .catch_([&failure](kj::Exception&& e) -> kj::Maybe<Opened> {
+          failure = e.getType() == kj::Exception::Type::DISCONNECTED ? "the plugin host died"
+                                                                      : e.getDescription().cStr();
+          return nullptr;
+        });
+  });
+  KJ_IF_MAYBE(o, opened) {
+    uint64_t id = o->id;
+    auto executor = std::make_shared<kj::Own<const kj::Executor>>(executor_->addRef());
+    auto onClose = [this, id, executor]() {
+      try {
+        (*executor)->executeSync([this, id]() { return closeHandle(id); });
+      } catch (const kj::Exception&) {
+        // The loop is gone: the host goes with it.
+      }
+    };
+    return kj::heap<RemoteHandle>(std::move(rings), kj::mv(o->info), kj::mv(o->death), std::move(onClose));
+  }
+  fprintf(stderr, "nbdcage: cannot open export '%s': %s\n", exportName.c_str(), failure.c_str());
+  throw HostError(failure);
+}
+
+kj::Promise<void> Supervisor::closeHandle(uint64_t id) {
+  auto it = handles_.find(id);
+  if (it == handles_.end()) return kj::READY_NOW;
+  auto [generation, cap] = std::move(it->second);
+  handles_.erase(it);
+  if (!host_ || host_->dead || host_->generation != generation) return kj::READY_NOW;
+  return cap.closeRequest().send().ignoreResult().catch_([](kj::Exception&&) {});
+}
+
+std::vector<std::pair<std::string, std::string>> Supervisor::listExports(bool readonly) {
+  using List = std::vector<std::pair<std::string, std::string>>;
+  std::string failure;
+  auto result = executor_->executeSync([&]() -> kj::Promise<kj::Maybe<List>> {
+    Host* host;
+    try {
+      host = &ensureHost();
+    } catch (const std::exception& e) {
+      failure = e.what();
+      return kj::Maybe<List>(nullptr);
+    }
+    auto req = host->client.listExportsRequest();
+    req.setReadonly(readonly || config_.readonly);
+    return req.send()
+        .then([&failure](capnp::Response<schema::PluginHost::ListExportsResults>&& resp) -> kj::Maybe<List> {
+          List out;
+          auto exports = resp.getExports();
+          if (exports.size() > 10000) {
+            failure = "the plugin listed too many exports";
+            return nullptr;
+          }
+          for (auto e : exports) {
+            if (e.getName().size() > 4096 || e.getDescription().size() > 4096) {
+              failure = "the plugin listed an export name or description over 4096 bytes";
+              return nullptr;
+            }
+            out.emplace_back(e.getName().cStr(), e.getDescription().cStr());
+          }
+          return kj::mv(out);
+        })
+        .catch_([&failure](kj::Exception&& e) -> kj::Maybe<List> {
+          failure = e.getType() == kj::Exception::Type::DISCONNECTED ? "the plugin host died"
+                                                                      : e.getDescription().cStr();
+          return nullptr;
+        });
+  });
+  KJ_IF_MAYBE(list, result) { return kj::mv(*list); }
+  throw HostError(failure);
+}
+
+}  // namespace nbdcage::frontend

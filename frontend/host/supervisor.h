@@ -1,0 +1,84 @@
+// Starts, watches and restarts the plugin host, and is the one place that
+// talks Cap'n Proto RPC to it.
+//
+//   loop thread (main)                      connection threads
+//   ------------------                      ------------------
+//   spawn host (Boost.Process)              open(export) ----executeSync----+
+//   pidfd on the event loop -> reap          listExports()  ----executeSync--+
+//   RPC: hello, open, listExports, close <----------------------------------+
+//
+// The host is shared by all connections (a memory disk must be the same
+// disk for everyone).  When it dies, its handles break (RemoteHandle sees
+// the pidfd) and the next open() starts a fresh host.
+#pragma once
+
+#include <capnp/rpc-twoparty.h>
+#include <kj/async-io.h>
+#include <kj/async-unix.h>
+
+#include <boost/process/child.hpp>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "frontend/cli.h"
+#include "frontend/host/remote-handle.h"
+#include "host.capnp.h"
+
+namespace nbdcage::frontend {
+
+// A failure that a client should see as an option error (with this text).
+class HostError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Supervisor {
+ public:
+  // Bytes of shared data area per handle: room for two maximum-size
+  // requests (32 MiB each) in flight at once.
+  static constexpr uint64_t kDataAreaSize = 64ull << 20;
+
+  Supervisor(const Config& config, kj::AsyncIoContext& io);
+  ~Supervisor();
+
+  // Loop thread, before serving: starts the first host and checks that it
+  // configured its plugin.  Returns 0, or the status nbdcage must exit with
+  // (the host already printed why).
+  int start();
+
+  // Any thread but the loop thread.  Throw HostError.
+  kj::Own<RemoteHandle> open(const std::string& exportName, bool readonly);
+  std::vector<std::pair<std::string, std::string>> listExports(bool readonly);
+
+  // Loop thread: ends the host (its stdin/socket closes; it exits) and
+  // reaps it.
+  void stopHost();
+
+  // The pid of the running host, or 0 (tests use it through -v logs).
+  int hostPid() const;
+
+ private:
+  struct Host;
+
+  Host& ensureHost();  // loop thread
+  kj::Own<Host> spawnHost();
+  void watchHost(Host& host);
+  kj::Promise<void> closeHandle(uint64_t id);
+  void reap(Host& host, bool expected);
+
+  const Config& config_;
+  kj::AsyncIoContext& io_;
+  kj::Own<const kj::Executor> executor_;
+  kj::Own<Host> host_;
+  uint64_t generation_ = 0;
+  uint64_t nextHandleId_ = 1;
+  std::map<uint64_t, std::pair<uint64_t, ipc::schema::Handle::Client>> handles_;  // id -> (generation, cap)
+  std::chrono::steady_clock::time_point lastSpawn_{};
+};
+
+}  // namespace nbdcage::frontend

@@ -1,0 +1,78 @@
+#include "frontend/listen/listeners.h"
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+namespace nbdcage::listen {
+
+PrivateSocketDir::PrivateSocketDir() {
+  char tmpl[] = "/tmp/nbdcageXXXXXX";
+  if (mkdtemp(tmpl) == nullptr) throw ListenError(std::string("-U -: mkdtemp: ") + strerror(errno));
+  dir_ = tmpl;  // mkdtemp makes it 0700
+  socket_ = dir_ + "/socket";
+}
+
+PrivateSocketDir::~PrivateSocketDir() {
+  unlink(socket_.c_str());
+  rmdir(dir_.c_str());
+}
+
+Listener listenUnix(const std::string& path) {
+  struct sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path)
+    throw ListenError("-U: path too long: " + std::to_string(path.size()) + " bytes, the maximum is " +
+                      std::to_string(sizeof addr.sun_path - 1));
+  memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) throw ListenError(std::string("socket: ") + strerror(errno));
+  kj::AutoCloseFd owned(fd);
+  if (bind(fd, reinterpret_cast<struct sockaddr*>(&addr), sizeof addr) < 0)
+    throw ListenError(path + ": " + strerror(errno) +
+                      (errno == EADDRINUSE ? " (is another server using it? remove the file if not)" : ""));
+  if (::listen(fd, SOMAXCONN) < 0) throw ListenError(path + ": listen: " + strerror(errno));
+  return Listener{kj::mv(owned), false};
+}
+
+std::vector<Listener> listenTcp(const std::optional<std::string>& ipaddr, const std::string& port) {
+  struct addrinfo hints = {};
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  bool numeric = !port.empty() && port.find_first_not_of("0123456789") == std::string::npos;
+  if (!numeric) hints.ai_flags &= ~AI_NUMERICSERV;
+  struct addrinfo* list = nullptr;
+  int rc = getaddrinfo(ipaddr ? ipaddr->c_str() : nullptr, port.c_str(), &hints, &list);
+  if (rc != 0) throw ListenError((ipaddr ? *ipaddr : std::string("*")) + ":" + port + ": " + gai_strerror(rc));
+  std::vector<Listener> out;
+  std::string lastError;
+  for (auto* ai = list; ai != nullptr; ai = ai->ai_next) {
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+    if (fd < 0) {
+      if (errno != EAFNOSUPPORT) lastError = strerror(errno);
+      continue;  // e.g. IPv6 disabled in this kernel
+    }
+    kj::AutoCloseFd owned(fd);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (ai->ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || ::listen(fd, SOMAXCONN) < 0) {
+      lastError = strerror(errno);
+      continue;
+    }
+    out.push_back(Listener{kj::mv(owned), true});
+  }
+  freeaddrinfo(list);
+  if (out.empty()) throw ListenError("cannot listen on port " + port + ": " + lastError);
+  return out;
+}
+
+}  // namespace nbdcage::listen

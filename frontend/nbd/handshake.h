@@ -1,0 +1,72 @@
+// The fixed-newstyle handshake: greeting, client flags, then one handler
+// per option until GO / EXPORT_NAME succeeds or the client leaves.
+#pragma once
+
+#include <kj/memory.h>
+
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "frontend/host/remote-handle.h"
+#include "frontend/nbd/stream.h"
+
+namespace nbdcage::nbd {
+
+// Where exports come from (the supervisor, later through the filter chain).
+class ExportSource {
+ public:
+  virtual ~ExportSource() = default;
+  // Throws frontend::HostError with a message for the client.
+  virtual kj::Own<frontend::RemoteHandle> open(const std::string& name, bool readonly) = 0;
+  virtual std::vector<std::pair<std::string, std::string>> list(bool readonly) = 0;
+};
+
+// The outcome of a successful handshake.
+struct Negotiated {
+  kj::Own<frontend::RemoteHandle> handle;
+  std::string exportName;
+  bool structured = false;
+  bool baseAllocation = false;  // selected by SET_META_CONTEXT for this export
+  uint16_t transmissionFlags = 0;
+};
+
+// Computes the transmission flags for an export.
+uint16_t transmissionFlags(const frontend::ExportInfo& info, bool readonly, bool structured);
+
+class Handshake {
+ public:
+  Handshake(Stream& stream, ExportSource& source, bool readonly) : s_(stream), source_(source), readonly_(readonly) {}
+
+  // nullopt: the connection ends (client aborted, went away, or broke a MUST).
+  std::optional<Negotiated> run();
+
+ private:
+  enum class Next { kContinue, kTransmit, kClose };
+
+  Next dispatch(uint32_t option, std::span<const uint8_t> data);
+  Next optExportName(std::span<const uint8_t> data);
+  Next optAbort();
+  Next optList(std::span<const uint8_t> data);
+  Next optInfoOrGo(uint32_t option, std::span<const uint8_t> data);
+  Next optStructuredReply(std::span<const uint8_t> data);
+  Next optMetaContext(uint32_t option, std::span<const uint8_t> data);
+
+  bool reply(uint32_t option, uint32_t type, std::span<const uint8_t> payload = {});
+  Next error(uint32_t option, uint32_t type, const std::string& message);
+  bool sendInfo(uint32_t option, uint16_t item, const frontend::ExportInfo& info, const std::string& name);
+
+  Stream& s_;
+  ExportSource& source_;
+  bool readonly_;
+  bool fixed_ = false;
+  bool noZeroes_ = false;
+  bool structured_ = false;
+  std::optional<std::string> metaExport_;  // export the selection was made for
+  bool baseAllocation_ = false;
+  Negotiated result_;
+};
+
+}  // namespace nbdcage::nbd

@@ -1,0 +1,203 @@
+#include "frontend/server.h"
+
+#include <kj/debug.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <thread>
+
+#include "frontend/lifecycle/captive.h"
+#include "frontend/listen/listeners.h"
+#include "frontend/nbd/transmission.h"
+
+namespace nbdcage {
+
+uint64_t ConnectionSet::add(int fd) {
+  std::lock_guard lock(lock_);
+  live_.emplace(next_, fd);
+  return next_++;
+}
+
+void ConnectionSet::remove(uint64_t id) {
+  std::lock_guard lock(lock_);
+  live_.erase(id);
+}
+
+void ConnectionSet::shutdownAll() {
+  std::lock_guard lock(lock_);
+  for (auto& [id, fd] : live_) ::shutdown(fd, SHUT_RDWR);
+}
+
+size_t ConnectionSet::size() const {
+  std::lock_guard lock(lock_);
+  return live_.size();
+}
+
+namespace {
+
+// One connection, start to end, on the calling thread.
+void serveConnection(nbd::Stream& stream, nbd::ExportSource& source, bool readonly) {
+  try {
+    nbd::Handshake handshake(stream, source, readonly);
+    auto negotiated = handshake.run();
+    if (!negotiated) return;
+    nbd::Transmission(stream, *negotiated).run();
+  } catch (const std::exception& e) {
+    fprintf(stderr, "nbdcage: connection ended: %s\n", e.what());
+  } catch (const kj::Exception& e) {
+    fprintf(stderr, "nbdcage: connection ended: %s\n", e.getDescription().cStr());
+  }
+}
+
+class Acceptor {
+ public:
+  Acceptor(kj::UnixEventPort& port, listen::Listener listener, ConnectionSet& conns, nbd::ExportSource& source,
+           const Config& config)
+      : listener_(kj::mv(listener)),
+        observer_(port, listener_.fd.get(), kj::UnixEventPort::FdObserver::OBSERVE_READ),
+        conns_(conns),
+        source_(source),
+        config_(config) {}
+
+  kj::Promise<void> run() {
+    return observer_.whenBecomesReadable().then([this]() {
+      acceptAll();
+      return run();
+    });
+  }
+
+ private:
+  void acceptAll() {
+    for (;;) {
+      int fd = accept4(listener_.fd.get(), nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) perror("nbdcage: accept");
+        return;  // edge-triggered: drained
+      }
+      if (listener_.tcp) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      }
+      uint64_t id = conns_.add(fd);
+      std::thread([fd, id, this] {
+        nbd::Stream stream(fd, fd);
+        serveConnection(stream, source_, config_.readonly);
+        conns_.remove(id);
+        close(fd);
+      }).detach();
+    }
+  }
+
+  listen::Listener listener_;
+  kj::UnixEventPort::FdObserver observer_;
+  ConnectionSet& conns_;
+  nbd::ExportSource& source_;
+  const Config& config_;
+};
+
+kj::Promise<void> waitUntilEmpty(kj::Timer& timer, ConnectionSet& conns, kj::TimePoint deadline) {
+  if (conns.size() == 0 || timer.now() >= deadline) return kj::READY_NOW;
+  return timer.afterDelay(5 * kj::MILLISECONDS).then([&timer, &conns, deadline]() {
+    return waitUntilEmpty(timer, conns, deadline);
+  });
+}
+
+kj::Promise<int> onAnySignal(kj::UnixEventPort& port) {
+  static const int kSignals[] = {SIGINT, SIGQUIT, SIGHUP};
+  kj::Promise<int> p = port.onSignal(SIGTERM).then([](siginfo_t) { return 0; });
+  for (int sig : kSignals) p = p.exclusiveJoin(port.onSignal(sig).then([](siginfo_t) { return 0; }));
+  return p;
+}
+
+}  // namespace
+
+int serve(const Config& config, kj::AsyncIoContext& io, frontend::Supervisor& supervisor) {
+  HostExports source(supervisor);
+  ConnectionSet conns;
+  kj::Promise<int> done = onAnySignal(io.unixEventPort);
+
+  std::unique_ptr<listen::PrivateSocketDir> privateDir;
+  std::vector<kj::Own<Acceptor>> acceptors;
+  std::unique_ptr<lifecycle::CaptiveCommand> captive;
+  std::optional<std::string> userSocket;
+  std::thread single;
+
+  try {
+    if (config.single) {
+      auto paf = kj::newPromiseAndCrossThreadFulfiller<int>();
+      // std::thread needs a functor with a noexcept destructor; kj::Own isn't.
+      auto fulfiller = std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<int>>>(kj::mv(paf.fulfiller));
+      single = std::thread([&source, &config, &conns, fulfiller]() {
+        uint64_t id = conns.add(STDIN_FILENO);
+        nbd::Stream stream(STDIN_FILENO, STDOUT_FILENO);
+        serveConnection(stream, source, config.readonly);
+        conns.remove(id);
+        (*fulfiller)->fulfill(0);
+      });
+      done = done.exclusiveJoin(kj::mv(paf.promise));
+    } else {
+      lifecycle::Endpoint ep;
+      std::vector<listen::Listener> listeners;
+      if (config.unixSocket || (config.run && !config.port && !config.ipaddr)) {
+        std::string path;
+        if (!config.unixSocket || *config.unixSocket == "-") {
+          privateDir = std::make_unique<listen::PrivateSocketDir>();
+          path = privateDir->socketPath();
+        } else {
+          path = std::filesystem::absolute(*config.unixSocket).string();
+          userSocket = path;
+        }
+        listeners.push_back(listen::listenUnix(path));
+        ep.unixSocket = path;
+      } else {
+        std::string port = config.port.value_or("10809");
+        listeners = listen::listenTcp(config.ipaddr, port);
+        ep.port = port;
+      }
+      for (auto& l : listeners) {
+        auto a = kj::heap<Acceptor>(io.unixEventPort, kj::mv(l), conns, source, config);
+        done = done.exclusiveJoin(a->run().then([]() { return 0; }));
+        acceptors.push_back(kj::mv(a));
+      }
+      if (config.run) {
+        captive = std::make_unique<lifecycle::CaptiveCommand>(
+            lifecycle::captiveScript(ep, config.exportName, *config.run));
+        done = done.exclusiveJoin(captive->exited(io.unixEventPort));
+      }
+    }
+  } catch (const listen::ListenError& e) {
+    fprintf(stderr, "nbdcage: %s\n", e.what());
+    return 1;
+  } catch (const std::runtime_error& e) {
+    fprintf(stderr, "nbdcage: %s\n", e.what());
+    return 1;
+  }
+
+  int status = done.wait(io.waitScope);
+
+  // Orderly shutdown: stop accepting, end connections, wait for them
+  // (their handles close through the loop, so keep it turning), then the host.
+  acceptors.clear();
+  if (captive) captive->signal(SIGTERM);
+  conns.shutdownAll();
+  waitUntilEmpty(io.provider->getTimer(), conns, io.provider->getTimer().now() + 10 * kj::SECONDS)
+      .wait(io.waitScope);
+  if (single.joinable()) {
+    if (conns.size() == 0)
+      single.join();
+    else
+      single.detach();  // stuck in a read of a non-socket stdin; exit anyway
+  }
+  supervisor.stopHost();
+  if (userSocket) unlink(userSocket->c_str());
+  return status;
+}
+
+}  // namespace nbdcage

@@ -1,0 +1,47 @@
+// The serving phase: listeners or stdin/stdout, one thread per connection,
+// the captive command, signals, and an orderly shutdown.
+#pragma once
+
+#include <kj/async-io.h>
+
+#include <map>
+#include <mutex>
+
+#include "frontend/cli.h"
+#include "frontend/host/supervisor.h"
+#include "frontend/nbd/handshake.h"
+
+namespace nbdcage {
+
+// Live connections, so that shutdown can end them and wait for them.
+class ConnectionSet {
+ public:
+  uint64_t add(int fd);
+  void remove(uint64_t id);
+  void shutdownAll();
+  size_t size() const;
+
+ private:
+  mutable std::mutex lock_;
+  uint64_t next_ = 1;
+  std::map<uint64_t, int> live_;
+};
+
+// Supplies exports to the handshake from the supervised host.
+class HostExports final : public nbd::ExportSource {
+ public:
+  explicit HostExports(frontend::Supervisor& s) : s_(s) {}
+  kj::Own<frontend::RemoteHandle> open(const std::string& name, bool readonly) override {
+    return s_.open(name, readonly);
+  }
+  std::vector<std::pair<std::string, std::string>> list(bool readonly) override { return s_.listExports(readonly); }
+
+ private:
+  frontend::Supervisor& s_;
+};
+
+// Serves until a signal, the end of the captive command, or (with -s) the
+// end of the connection.  Returns nbdcage's exit status.
+int serve(const Config& config, kj::AsyncIoContext& io, frontend::Supervisor& supervisor);
+
+}  // namespace nbdcage

@@ -1,0 +1,42 @@
+// Per-thread state behind the nbdkit_* helpers the host exports to plugins,
+// and the opaque structs that plugins fill in.  This is the only mutable
+// global state of the host, and it exists because the C ABI demands it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "pluginhost/plugin.h"
+
+struct nbdkit_extents {
+  uint64_t start = 0, end = 0;  // the range the caller asked about
+  bool any = false;             // has the plugin added an extent yet?
+  uint64_t next = 0;            // where the next extent must begin
+  std::vector<nbdcage::host::Extent> list;
+};
+
+struct nbdkit_exports {
+  std::vector<std::pair<std::string, std::string>> list;
+  bool useDefault = false;
+};
+
+namespace nbdcage::host {
+
+// Names the plugin in every message it logs ("nbdcage: memory: error: ...").
+void setLogName(const std::string& name);
+void setVerbose(bool verbose);
+
+// The export name nbdkit_export_name() returns on this thread (nullptr: none).
+void setThreadExportName(const char* name);
+
+// nbdkit_set_error's value for this thread: read and cleared.
+int takeThreadError();
+// The text of this thread's last nbdkit_error, for RPC error answers.
+std::string takeThreadErrorMessage();
+
+// True once the plugin called nbdkit_shutdown().
+bool shutdownRequested();
+
+}  // namespace nbdcage::host

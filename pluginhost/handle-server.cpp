@@ -1,0 +1,157 @@
+#include "pluginhost/handle-server.h"
+
+#include <kj/debug.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "pluginhost/abi-context.h"
+
+namespace nbdcage::host {
+
+using ipc::CompleteDesc;
+using ipc::Op;
+using ipc::RingStatus;
+using ipc::SubmitDesc;
+
+HandleServer::HandleServer(Plugin& plugin, void* h, const ExportAnswers& answers, std::string exportName,
+                           ipc::ShmRegion region, ipc::Doorbell submitBell, ipc::Doorbell completeBell,
+                           unsigned workers, std::mutex* serializeAll)
+    : plugin_(plugin),
+      handle_(h),
+      answers_(answers),
+      exportName_(std::move(exportName)),
+      region_(std::move(region)),
+      submitBell_(std::move(submitBell)),
+      completeBell_(std::move(completeBell)),
+      shared_(reinterpret_cast<ipc::Region*>(region_.data())),
+      data_(region_.data() + ipc::dataAreaOffset()),
+      dataSize_(region_.size() - ipc::dataAreaOffset()),
+      submit_(shared_->submit),
+      complete_(shared_->complete),
+      serializeAll_(serializeAll) {
+  KJ_REQUIRE(shared_->header.magic == ipc::kRegionMagic && shared_->header.version == ipc::kLayoutVersion,
+             "shared region has a wrong magic or layout version");
+  for (unsigned i = 0; i < workers; ++i) workers_.emplace_back([this] { workerLoop(); });
+}
+
+HandleServer::~HandleServer() {
+  stopping_.store(true);
+  submitBell_.ring();
+  for (auto& t : workers_) t.join();
+  setThreadExportName(exportName_.c_str());
+  plugin_.close(handle_);
+  setThreadExportName(nullptr);
+}
+
+bool HandleServer::nextRequest(SubmitDesc& out) {
+  std::unique_lock lock(consumeLock_);
+  for (;;) {
+    if (stopping_.load()) return false;
+    RingStatus st = submit_.pop(out);
+    if (st == RingStatus::kOk) return true;
+    if (st == RingStatus::kCorrupt) {
+      nbdkit_error("submit ring indices corrupted; this handle stops serving");
+      stopping_.store(true);
+      return false;
+    }
+    if (submit_.prepareToSleep()) submitBell_.wait();
+    submit_.awake();
+  }
+}
+
+void HandleServer::workerLoop() {
+  setThreadExportName(exportName_.c_str());
+  SubmitDesc d;
+  while (nextRequest(d)) {
+    CompleteDesc c = execute(d);
+    {
+      std::lock_guard lock(produceLock_);
+      // Cannot be full: the frontend never has more requests in flight
+      // than the ring holds.
+      if (complete_.push(c) != RingStatus::kOk) {
+        nbdkit_error("complete ring full or corrupted; this handle stops serving");
+        stopping_.store(true);
+      }
+    }
+    if (complete_.consumerNeedsWakeup()) completeBell_.ring();
+  }
+}
+
+CompleteDesc HandleServer::execute(const SubmitDesc& d) {
+  CompleteDesc c{};
+  c.tag = d.tag;
+  // The frontend is trusted, but a wrong slice must never become a wild
+  // write into our memory, so the bounds are checked again here.
+  bool bufOk = d.bufLen <= dataSize_ && d.bufOffset <= dataSize_ - d.bufLen;
+  bool rangeOk = d.count <= answers_.size && d.offset <= answers_.size - d.count;
+  if (!bufOk || !rangeOk) {
+    c.error = EINVAL;
+    return c;
+  }
+  uint32_t extents = 0;
+  if (serializeAll_) {
+    std::lock_guard lock(*serializeAll_);
+    c.error = dataCall(d, data_ + d.bufOffset, extents);
+  } else {
+    c.error = dataCall(d, data_ + d.bufOffset, extents);
+  }
+  c.extents = extents;
+  return c;
+}
+
+int HandleServer::withFua(uint16_t flags, int (Plugin::*op)(void*, uint32_t, uint64_t, uint32_t), uint32_t count,
+                          uint64_t offset, uint32_t pluginFlags) {
+  bool fua = (flags & ipc::kFlagFua) && answers_.canFua != NBDKIT_FUA_NONE;
+  if (fua && answers_.canFua == NBDKIT_FUA_NATIVE && plugin_.apiVersion() == 2) pluginFlags |= NBDKIT_FLAG_FUA;
+  int err = (plugin_.*op)(handle_, count, offset, pluginFlags);
+  if (err == 0 && fua && !(pluginFlags & NBDKIT_FLAG_FUA)) err = plugin_.flush(handle_, 0);
+  return err;
+}
+
+int HandleServer::dataCall(const SubmitDesc& d, uint8_t* buf, uint32_t& extentsOut) {
+  uint32_t flags = 0;
+  if (d.flags & ipc::kFlagMayTrim) flags |= NBDKIT_FLAG_MAY_TRIM;
+  if (d.flags & ipc::kFlagReqOne) flags |= NBDKIT_FLAG_REQ_ONE;
+  if (d.flags & ipc::kFlagFastZero) flags |= NBDKIT_FLAG_FAST_ZERO;
+  switch (static_cast<Op>(d.op)) {
+    case Op::kRead:
+      if (d.count > d.bufLen) return EINVAL;
+      return plugin_.pread(handle_, buf, d.count, d.offset, 0);
+    case Op::kWrite: {
+      if (d.count > d.bufLen) return EINVAL;
+      if (!answers_.canWrite) return EROFS;
+      bool fua = (d.flags & ipc::kFlagFua) && answers_.canFua != NBDKIT_FUA_NONE;
+      bool native = fua && answers_.canFua == NBDKIT_FUA_NATIVE && plugin_.apiVersion() == 2;
+      int err = plugin_.pwrite(handle_, buf, d.count, d.offset, native ? NBDKIT_FLAG_FUA : 0);
+      if (err == 0 && fua && !native) err = plugin_.flush(handle_, 0);
+      return err;
+    }
+    case Op::kFlush:
+      return plugin_.flush(handle_, 0);
+    case Op::kTrim:
+      if (!answers_.canTrim) return EINVAL;
+      return withFua(d.flags, &Plugin::trim, d.count, d.offset, 0);
+    case Op::kZero:
+      if (!answers_.canZero) return EINVAL;
+      return withFua(d.flags, &Plugin::zero, d.count, d.offset, flags);
+    case Op::kCache:
+      return plugin_.cache(handle_, d.count, d.offset, 0);
+    case Op::kExtents: {
+      std::vector<Extent> list;
+      int err = plugin_.extents(handle_, d.count, d.offset, flags, list);
+      if (err) return err;
+      size_t room = d.bufLen / sizeof(ipc::ExtentEntry);
+      size_t n = std::min(room, list.size());
+      for (size_t i = 0; i < n; ++i) {
+        ipc::ExtentEntry e{list[i].length, list[i].type, 0};
+        std::memcpy(buf + i * sizeof e, &e, sizeof e);
+      }
+      extentsOut = static_cast<uint32_t>(n);
+      return n == 0 ? EIO : 0;
+    }
+  }
+  return EINVAL;
+}
+
+}  // namespace nbdcage::host

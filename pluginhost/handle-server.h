@@ -1,0 +1,64 @@
+// Serves the data plane of one plugin handle: a pool of worker threads
+// takes descriptors off the submit ring, calls the plugin, and posts the
+// results on the complete ring.
+//
+//   submit ring --(leader/follower: one worker waits on the doorbell,
+//                  the others queue on consumeLock_)--> worker k
+//   worker k --plugin call--> result --(produceLock_)--> complete ring
+//
+// The number of workers honours the plugin's thread model: one for
+// SERIALIZE_REQUESTS and stricter, `threads` for PARALLEL; for
+// SERIALIZE_ALL_REQUESTS every plugin call also takes the host-wide lock.
+#pragma once
+
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ipc/layout.h"
+#include "ipc/ring.h"
+#include "ipc/shm-region.h"
+#include "pluginhost/plugin.h"
+
+namespace nbdcage::host {
+
+class HandleServer {
+ public:
+  // Takes ownership of the plugin handle `h`; closes it on destruction.
+  HandleServer(Plugin& plugin, void* h, const ExportAnswers& answers, std::string exportName,
+               ipc::ShmRegion region, ipc::Doorbell submitBell, ipc::Doorbell completeBell, unsigned workers,
+               std::mutex* serializeAll);
+  ~HandleServer();
+  HandleServer(const HandleServer&) = delete;
+  HandleServer& operator=(const HandleServer&) = delete;
+
+ private:
+  void workerLoop();
+  bool nextRequest(ipc::SubmitDesc& out);  // false: stop
+  ipc::CompleteDesc execute(const ipc::SubmitDesc& d);
+  int dataCall(const ipc::SubmitDesc& d, uint8_t* buf, uint32_t& extentsOut);
+  int withFua(uint16_t flags, int (Plugin::*op)(void*, uint32_t, uint64_t, uint32_t), uint32_t count,
+              uint64_t offset, uint32_t pluginFlags);
+
+  Plugin& plugin_;
+  void* handle_;
+  ExportAnswers answers_;
+  std::string exportName_;
+  ipc::ShmRegion region_;
+  ipc::Doorbell submitBell_;
+  ipc::Doorbell completeBell_;
+  ipc::Region* shared_;
+  uint8_t* data_;
+  uint64_t dataSize_;
+  ipc::RingConsumer<ipc::SubmitDesc> submit_;
+  ipc::RingProducer<ipc::CompleteDesc> complete_;
+  std::mutex consumeLock_;
+  std::mutex produceLock_;
+  std::mutex* serializeAll_;
+  std::atomic<bool> stopping_{false};
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace nbdcage::host

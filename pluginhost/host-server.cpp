@@ -1,0 +1,138 @@
+#include "pluginhost/host-server.h"
+
+#include <fcntl.h>
+#include <kj/debug.h>
+
+#include "pluginhost/abi-context.h"
+#include "pluginhost/handle-server.h"
+
+namespace nbdcage::host {
+
+namespace schema = ipc::schema;
+
+namespace {
+
+// Owns a HandleServer; the plugin handle closes when the frontend calls
+// close() or drops the capability, whichever comes first.
+class HandleImpl final : public schema::Handle::Server {
+ public:
+  explicit HandleImpl(kj::Own<HandleServer> server) : server_(kj::mv(server)) {}
+
+ protected:
+  kj::Promise<void> close(CloseContext) override {
+    server_ = nullptr;
+    return kj::READY_NOW;
+  }
+
+ private:
+  kj::Own<HandleServer> server_;
+};
+
+kj::AutoCloseFd dupFd(kj::Maybe<int> fd, const char* what) {
+  int raw = -1;
+  KJ_IF_MAYBE(f, fd) { raw = *f; }
+  KJ_REQUIRE(raw >= 0, "open: a ring descriptor is missing", what);
+  int copy;
+  KJ_SYSCALL(copy = fcntl(raw, F_DUPFD_CLOEXEC, 3), what);
+  return kj::AutoCloseFd(copy);
+}
+
+[[noreturn]] void failWithPluginError(const char* what) {
+  std::string message = takeThreadErrorMessage();
+  if (message.empty()) message = std::string(what) + " failed";
+  kj::throwFatalException(KJ_EXCEPTION(FAILED, message));
+}
+
+}  // namespace
+
+kj::Promise<void> HostServer::hello(HelloContext context) {
+  auto results = context.getResults();
+  results.setProtocolVersion(schema::PROTOCOL_VERSION);
+  auto info = results.initPlugin();
+  info.setName(plugin_.name());
+  info.setLongname(plugin_.longname());
+  info.setVersion(plugin_.version());
+  info.setThreadModel(static_cast<uint8_t>(plugin_.threadModel()));
+  info.setApiVersion(static_cast<uint8_t>(plugin_.apiVersion()));
+  return kj::READY_NOW;
+}
+
+kj::Promise<void> HostServer::open(OpenContext context) {
+  auto params = context.getParams();
+  auto rings = params.getRings();
+  auto fds = kj::heapArrayBuilder<kj::Promise<kj::Maybe<int>>>(3);
+  fds.add(rings.getRegion().getFd());
+  fds.add(rings.getSubmitBell().getFd());
+  fds.add(rings.getCompleteBell().getFd());
+  return kj::joinPromises(fds.finish()).then([this, context](kj::Array<kj::Maybe<int>> got) mutable {
+    auto params = context.getParams();
+    uint64_t regionSize = params.getRings().getRegionSize();
+    KJ_REQUIRE(regionSize > ipc::dataAreaOffset() && regionSize <= (uint64_t{1} << 32), "bad region size",
+               regionSize);
+    auto region = ipc::ShmRegion::map(dupFd(got[0], "region"), regionSize);
+    ipc::Doorbell submitBell(dupFd(got[1], "submitBell"));
+    ipc::Doorbell completeBell(dupFd(got[2], "completeBell"));
+
+    std::string exportName = params.getExportName();
+    bool readonly = options_.readonly || params.getReadonly();
+    // TODO(next session): run open and the can_* calls on a worker thread so
+    // that a slow plugin open cannot stall the RPC loop.
+    setThreadExportName(exportName.c_str());
+    KJ_DEFER(setThreadExportName(nullptr));
+    void* h = plugin_.open(readonly);
+    if (h == nullptr) failWithPluginError("open");
+    ExportAnswers a;
+    if (!plugin_.answers(h, readonly, a)) {
+      plugin_.close(h);
+      failWithPluginError("querying the export");
+    }
+    int model = plugin_.threadModel();
+    unsigned workers = model >= NBDKIT_THREAD_MODEL_PARALLEL ? options_.threads : 1;
+    std::mutex* serialize = model <= NBDKIT_THREAD_MODEL_SERIALIZE_ALL_REQUESTS ? &serializeAll_ : nullptr;
+    auto server = kj::heap<HandleServer>(plugin_, h, a, exportName, kj::mv(region), kj::mv(submitBell),
+                                         kj::mv(completeBell), workers, serialize);
+
+    auto results = context.getResults();
+    results.setHandle(kj::heap<HandleImpl>(kj::mv(server)));
+    auto e = results.initExport();
+    e.setSize(a.size);
+    e.setCanWrite(a.canWrite);
+    e.setCanFlush(a.canFlush);
+    e.setIsRotational(a.isRotational);
+    e.setCanTrim(a.canTrim);
+    e.setCanZero(a.canZero);
+    e.setCanFua(a.canFua);
+    e.setCanMultiConn(a.canMultiConn);
+    e.setCanExtents(a.canExtents);
+    e.setCanCache(a.canCache);
+    e.setCanFastZero(a.canFastZero);
+    e.setBlockMin(a.blockMin);
+    e.setBlockPreferred(a.blockPreferred);
+    e.setBlockMax(a.blockMax);
+    e.setDescription(a.description);
+  });
+}
+
+kj::Promise<void> HostServer::listExports(ListExportsContext context) {
+  std::vector<std::pair<std::string, std::string>> list;
+  if (!plugin_.listExports(options_.readonly || context.getParams().getReadonly(), list))
+    failWithPluginError("list_exports");
+  auto out = context.getResults().initExports(static_cast<unsigned>(list.size()));
+  for (unsigned i = 0; i < list.size(); ++i) {
+    out[i].setName(list[i].first);
+    out[i].setDescription(list[i].second);
+  }
+  return kj::READY_NOW;
+}
+
+kj::Promise<void> HostServer::defaultExport(DefaultExportContext context) {
+  std::string name;
+  if (!plugin_.defaultExport(options_.readonly || context.getParams().getReadonly(), name))
+    failWithPluginError("default_export");
+  context.getResults().setName(name);
+  return kj::READY_NOW;
+}
+
+kj::Promise<void> HostServer::ping(PingContext) { return kj::READY_NOW; }
+
+}  // namespace nbdcage::host

@@ -1,0 +1,113 @@
+// nbdcage-pluginhost: loads one plugin, configures it, enters its sandbox,
+// then serves the frontend on fd 3 until the frontend goes away.
+//
+//   nbdcage-pluginhost [--verbose] [--readonly] [--threads N] [--no-sandbox]
+//                      PLUGIN.so [KEY=VALUE | VALUE]...
+//
+// Exit status: 0 after an orderly end, 1 when the plugin cannot be loaded or
+// configured (the reason is already on stderr).
+#include <capnp/rpc-twoparty.h>
+#include <kj/async-io.h>
+#include <kj/debug.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pluginhost/abi-context.h"
+#include "pluginhost/host-server.h"
+#include "pluginhost/plugin.h"
+#include "pluginhost/sandbox.h"
+
+namespace {
+
+struct Args {
+  bool verbose = false;
+  bool sandbox = true;
+  nbdcage::host::HostOptions host;
+  std::string plugin;
+  std::vector<std::string> params;
+};
+
+[[noreturn]] void usage(const char* why) {
+  fprintf(stderr, "nbdcage-pluginhost: %s\n(this program is started by nbdcage; it is not run by hand)\n", why);
+  exit(1);
+}
+
+Args parseArgs(int argc, char** argv) {
+  Args a;
+  int i = 1;
+  for (; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; ++i) {
+    std::string opt = argv[i];
+    if (opt == "--verbose") a.verbose = true;
+    else if (opt == "--readonly") a.host.readonly = true;
+    else if (opt == "--no-sandbox") a.sandbox = false;
+    else if (opt == "--threads" && i + 1 < argc) a.host.threads = static_cast<unsigned>(std::max(1, atoi(argv[++i])));
+    else usage(("unknown option " + opt).c_str());
+  }
+  if (i >= argc) usage("no plugin given");
+  a.plugin = argv[i++];
+  for (; i < argc; ++i) a.params.push_back(argv[i]);
+  return a;
+}
+
+// nbdkit's rule for a parameter key: a letter or '_' first, then letters,
+// digits, '_', '-' or '.'.  Anything else is a value for the magic key.
+bool isConfigKey(const std::string& s) {
+  if (s.empty() || !(isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
+  for (char c : s)
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) return false;
+  return true;
+}
+
+bool configure(nbdcage::host::Plugin& plugin, const std::vector<std::string>& params) {
+  for (const auto& p : params) {
+    auto eq = p.find('=');
+    if (eq != std::string::npos && isConfigKey(p.substr(0, eq))) {
+      if (!plugin.config(p.substr(0, eq), p.substr(eq + 1))) return false;
+    } else if (plugin.magicConfigKey() != nullptr) {
+      if (!plugin.config(plugin.magicConfigKey(), p)) return false;
+    } else {
+      nbdkit_error("parameter '%s' is not KEY=VALUE, and this plugin has no default key", p.c_str());
+      return false;
+    }
+  }
+  return plugin.configComplete() && plugin.getReady() && plugin.afterFork();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // The frontend already asked for PDEATHSIG at spawn; this closes the race
+  // where it died before we got here.
+  if (getppid() == 1) return 1;
+  signal(SIGPIPE, SIG_IGN);
+  nbdcage::host::closeInheritedFds();
+  Args args = parseArgs(argc, argv);
+  nbdcage::host::setVerbose(args.verbose);
+
+  std::unique_ptr<nbdcage::host::Plugin> plugin;
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&] { plugin = std::make_unique<nbdcage::host::Plugin>(args.plugin); })) {
+    fprintf(stderr, "nbdcage: %s: %s\n", args.plugin.c_str(), e->getDescription().cStr());
+    return 1;
+  }
+  if (!configure(*plugin, args.params)) return 1;
+  if (args.sandbox) nbdcage::host::enterSandbox();
+
+  {
+    auto io = kj::setupAsyncIo();
+    auto stream = io.lowLevelProvider->wrapUnixSocketFd(3, kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
+    capnp::TwoPartyVatNetwork network(*stream, 3, capnp::rpc::twoparty::Side::SERVER);
+    auto server = capnp::makeRpcServer(network, kj::heap<nbdcage::host::HostServer>(*plugin, args.host));
+    network.onDisconnect().wait(io.waitScope);
+  }
+  plugin->cleanup();
+  plugin.reset();
+  return 0;
+}

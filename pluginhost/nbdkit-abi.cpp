@@ -1,0 +1,416 @@
+// The nbdkit_* helper functions, exported from the nbdcage-pluginhost
+// executable (see nbdkit.syms) so that plugins built against
+// nbdcage-plugin.h, or against nbdkit's own header, resolve them at dlopen.
+// Semantics follow nbdkit's documentation; the code is our own.
+#include <algorithm>
+#include <climits>
+#include <limits>
+#include <type_traits>
+#include <cctype>
+#include <cerrno>
+#include <cinttypes>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unistd.h>
+
+#include "pluginhost/abi-context.h"
+
+namespace nbdcage::host {
+namespace {
+
+std::string g_logName = "plugin";
+bool g_verbose = false;
+std::atomic<bool> g_shutdown{false};
+
+thread_local const char* t_exportName = nullptr;
+thread_local int t_error = 0;
+thread_local std::string t_errorMessage;
+
+std::mutex g_internLock;
+std::vector<std::unique_ptr<char[]>> g_interned;  // lives as long as the host
+
+const char* intern(std::string s) {
+  auto copy = std::make_unique<char[]>(s.size() + 1);
+  std::memcpy(copy.get(), s.c_str(), s.size() + 1);
+  std::lock_guard lock(g_internLock);
+  g_interned.push_back(std::move(copy));
+  return g_interned.back().get();
+}
+
+std::string vformat(const char* fmt, va_list args) {
+  va_list copy;
+  va_copy(copy, args);
+  int n = vsnprintf(nullptr, 0, fmt, copy);
+  va_end(copy);
+  if (n < 0) return fmt;
+  std::string out(static_cast<size_t>(n), '\0');
+  vsnprintf(out.data(), out.size() + 1, fmt, args);
+  return out;
+}
+
+void emit(const char* level, const std::string& text) {
+  std::string line = "nbdcage: " + g_logName + ": " + level + ": " + text;
+  if (line.empty() || line.back() != '\n') line += '\n';
+  (void)!write(STDERR_FILENO, line.data(), line.size());
+}
+
+// strtoimax/strtoumax with nbdkit's rules: base 0, whole string, no
+// leading '-' for unsigned types, range-checked by the caller.
+template <typename T>
+int parseInteger(const char* what, const char* str, T* r) {
+  const char* p = str;
+  while (isspace(static_cast<unsigned char>(*p))) p++;
+  errno = 0;
+  char* end;
+  if constexpr (std::is_signed_v<T>) {
+    intmax_t v = strtoimax(str, &end, 0);
+    if (errno == 0 && (v < std::numeric_limits<T>::min() || v > std::numeric_limits<T>::max())) errno = ERANGE;
+    if (errno == 0 && end != str && *end == '\0') {
+      if (r) *r = static_cast<T>(v);
+      return 0;
+    }
+  } else {
+    uintmax_t v = *p == '-' ? (errno = ERANGE, 0) : strtoumax(str, &end, 0);
+    if (errno == 0 && v > std::numeric_limits<T>::max()) errno = ERANGE;
+    if (errno == 0 && end != str && *end == '\0') {
+      if (r) *r = static_cast<T>(v);
+      return 0;
+    }
+  }
+  if (errno == ERANGE)
+    nbdkit_error("%s: could not parse number: \"%s\": value out of range", what, str);
+  else
+    nbdkit_error("%s: could not parse number: \"%s\"", what, str);
+  errno = EINVAL;
+  return -1;
+}
+
+}  // namespace
+
+void setLogName(const std::string& name) { g_logName = name; }
+void setVerbose(bool verbose) { g_verbose = verbose; }
+void setThreadExportName(const char* name) { t_exportName = name; }
+
+int takeThreadError() {
+  int e = t_error;
+  t_error = 0;
+  return e;
+}
+
+std::string takeThreadErrorMessage() {
+  std::string m = std::move(t_errorMessage);
+  t_errorMessage.clear();
+  return m;
+}
+
+bool shutdownRequested() { return g_shutdown.load(); }
+
+}  // namespace nbdcage::host
+
+using namespace nbdcage::host;
+
+extern "C" {
+
+void nbdkit_verror(const char* fmt, va_list args) {
+  int saved = errno;
+  std::string text = vformat(fmt, args);
+  t_errorMessage = text;
+  emit("error", text);
+  errno = saved;
+}
+
+void nbdkit_error(const char* fmt, ...) {
+  int saved = errno;
+  va_list args;
+  va_start(args, fmt);
+  errno = saved;  // for %m
+  nbdkit_verror(fmt, args);
+  va_end(args);
+  errno = saved;
+}
+
+void nbdkit_vdebug(const char* fmt, va_list args) {
+  if (!g_verbose) return;
+  int saved = errno;
+  emit("debug", vformat(fmt, args));
+  errno = saved;
+}
+
+void nbdkit_debug(const char* fmt, ...) {
+  if (!g_verbose) return;
+  int saved = errno;
+  va_list args;
+  va_start(args, fmt);
+  errno = saved;
+  nbdkit_vdebug(fmt, args);
+  va_end(args);
+  errno = saved;
+}
+
+void nbdkit_set_error(int err) { t_error = err; }
+
+char* nbdkit_absolute_path(const char* path) {
+  if (path == nullptr || *path == '\0') {
+    nbdkit_error("cannot convert an empty path to an absolute path");
+    return nullptr;
+  }
+  if (*path == '/') return strdup(path);
+  char* cwd = getcwd(nullptr, 0);
+  if (cwd == nullptr) {
+    nbdkit_error("getcwd: %m");
+    return nullptr;
+  }
+  std::string full = std::string(cwd) + "/" + path;
+  free(cwd);
+  return strdup(full.c_str());
+}
+
+char* nbdkit_realpath(const char* path) {
+  if (path == nullptr || *path == '\0') {
+    nbdkit_error("cannot resolve an empty path");
+    return nullptr;
+  }
+  char* r = realpath(path, nullptr);
+  if (r == nullptr) nbdkit_error("realpath: %s: %m", path);
+  return r;
+}
+
+int64_t nbdkit_parse_size(const char* str) {
+  errno = 0;
+  char* end;
+  if (str == nullptr || !isdigit(static_cast<unsigned char>(*str))) {
+    nbdkit_error("could not parse size string (%s)", str ? str : "");
+    return -1;
+  }
+  uintmax_t v = strtoumax(str, &end, 10);
+  if (errno == ERANGE || end == str) {
+    nbdkit_error("could not parse size string (%s)", str);
+    return -1;
+  }
+  int shift = 0;
+  switch (*end) {
+    case '\0': break;
+    case 'b': case 'B': shift = 0; end++; break;
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    case 't': case 'T': shift = 40; end++; break;
+    case 'p': case 'P': shift = 50; end++; break;
+    case 'e': case 'E': shift = 60; end++; break;
+    case 's': case 'S': shift = 9; end++; break;  // 512-byte sectors
+    default: break;
+  }
+  if (shift > 0 && (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0)) end += strlen(end);
+  if (*end != '\0') {
+    nbdkit_error("could not parse size: unknown suffix '%s'", end);
+    return -1;
+  }
+  if (v > static_cast<uintmax_t>(INT64_MAX) >> shift) {
+    nbdkit_error("size (%s) exceeds maximum value", str);
+    return -1;
+  }
+  return static_cast<int64_t>(v << shift);
+}
+
+int nbdkit_parse_bool(const char* str) {
+  static const char* const yes[] = {"1", "true", "t", "yes", "y", "on"};
+  static const char* const no[] = {"0", "false", "f", "no", "n", "off"};
+  for (const char* s : yes)
+    if (strcasecmp(str, s) == 0) return 1;
+  for (const char* s : no)
+    if (strcasecmp(str, s) == 0) return 0;
+  nbdkit_error("could not decipher boolean (%s)", str);
+  return -1;
+}
+
+int nbdkit_parse_int(const char* w, const char* s, int* r) { return parseInteger(w, s, r); }
+int nbdkit_parse_unsigned(const char* w, const char* s, unsigned* r) { return parseInteger(w, s, r); }
+int nbdkit_parse_int8_t(const char* w, const char* s, int8_t* r) { return parseInteger(w, s, r); }
+int nbdkit_parse_uint8_t(const char* w, const char* s, uint8_t* r) { return parseInteger(w, s, r); }
+int nbdkit_parse_int16_t(const char* w, const char* s, int16_t* r) { return parseInteger(w, s, r); }
+int nbdkit_parse_uint16_t(const char* w, const char* s, uint16_t* r) { return parseInteger(w, s, r); }
+int nbdkit_parse_int32_t(const char* w, const char* s, int32_t* r) { return parseInteger(w, s, r); }
+int nbdkit_parse_uint32_t(const char* w, const char* s, uint32_t* r) { return parseInteger(w, s, r); }
+int nbdkit_parse_int64_t(const char* w, const char* s, int64_t* r) { return parseInteger(w, s, r); }
+int nbdkit_parse_uint64_t(const char* w, const char* s, uint64_t* r) { return parseInteger(w, s, r); }
+
+int nbdkit_read_password(const char* value, char** password) {
+  *password = nullptr;
+  if (value[0] == '+') {
+    FILE* f = fopen(value + 1, "re");
+    if (f == nullptr) {
+      nbdkit_error("open %s: %m", value + 1);
+      return -1;
+    }
+    char* line = nullptr;
+    size_t cap = 0;
+    ssize_t n = getline(&line, &cap, f);
+    fclose(f);
+    if (n < 0) {
+      free(line);
+      line = strdup("");
+    } else if (n > 0 && line[n - 1] == '\n') {
+      line[n - 1] = '\0';
+    }
+    *password = line;
+    return 0;
+  }
+  if (value[0] == '-') {
+    // The host has no terminal and inherits no descriptors beyond its own.
+    nbdkit_error("password=%s is not supported: the plugin host has no terminal; use password=+FILE", value);
+    return -1;
+  }
+  *password = strdup(value);
+  return *password ? 0 : -1;
+}
+
+int nbdkit_stdio_safe(void) { return 0; }  // the host's stdin is /dev/null
+
+int nbdkit_nanosleep(unsigned sec, unsigned nsec) {
+  struct timespec ts = {static_cast<time_t>(sec), static_cast<long>(nsec)};
+  while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+    if (shutdownRequested()) break;
+  }
+  if (shutdownRequested()) {
+    nbdkit_error("aborting sleep: the server is shutting down");
+    errno = ESHUTDOWN;
+    return -1;
+  }
+  return 0;
+}
+
+void nbdkit_shutdown(void) { g_shutdown.store(true); }
+
+const char* nbdkit_export_name(void) {
+  if (t_exportName == nullptr) {
+    nbdkit_error("no connection in this context");
+    return nullptr;
+  }
+  return t_exportName;
+}
+
+int nbdkit_is_tls(void) { return 0; }
+
+int nbdkit_peer_name(struct sockaddr*, socklen_t*) {
+  nbdkit_error("the peer's address is not available to an nbdcage plugin");
+  return -1;
+}
+int64_t nbdkit_peer_pid(void) {
+  nbdkit_error("the peer's pid is not available to an nbdcage plugin");
+  return -1;
+}
+int64_t nbdkit_peer_uid(void) {
+  nbdkit_error("the peer's uid is not available to an nbdcage plugin");
+  return -1;
+}
+int64_t nbdkit_peer_gid(void) {
+  nbdkit_error("the peer's gid is not available to an nbdcage plugin");
+  return -1;
+}
+
+const char* nbdkit_strdup_intern(const char* s) { return intern(s); }
+const char* nbdkit_strndup_intern(const char* s, size_t n) { return intern(std::string(s, strnlen(s, n))); }
+const char* nbdkit_vprintf_intern(const char* fmt, va_list args) { return intern(vformat(fmt, args)); }
+const char* nbdkit_printf_intern(const char* fmt, ...) {
+  va_list args;
+  va_start(args, fmt);
+  const char* r = nbdkit_vprintf_intern(fmt, args);
+  va_end(args);
+  return r;
+}
+
+// ---- extents ----
+struct nbdkit_extent {
+  uint64_t offset;
+  uint64_t length;
+  uint32_t type;
+};
+
+struct nbdkit_extents* nbdkit_extents_new(uint64_t start, uint64_t end) {
+  if (start > end || end > static_cast<uint64_t>(INT64_MAX)) {
+    nbdkit_error("nbdkit_extents_new: bad range %" PRIu64 "..%" PRIu64, start, end);
+    errno = ERANGE;
+    return nullptr;
+  }
+  auto* e = new nbdkit_extents;
+  e->start = start;
+  e->end = end;
+  return e;
+}
+
+void nbdkit_extents_free(struct nbdkit_extents* e) { delete e; }
+size_t nbdkit_extents_count(const struct nbdkit_extents* e) { return e->list.size(); }
+struct nbdkit_extent nbdkit_get_extent(const struct nbdkit_extents* e, size_t i) {
+  const auto& x = e->list.at(i);
+  return {x.offset, x.length, x.type};
+}
+
+// Extents must arrive in order and without gaps.  Parts before `start` are
+// dropped, parts after `end` too; neighbours of one type are merged.
+int nbdkit_add_extent(struct nbdkit_extents* e, uint64_t offset, uint64_t length, uint32_t type) {
+  if (length == 0) return 0;
+  if (e->any ? offset != e->next : offset > e->start) {
+    nbdkit_error("nbdkit_add_extent: extents must be added in ascending order, without gaps, "
+                 "from the requested offset");
+    errno = ERANGE;
+    return -1;
+  }
+  if (length > UINT64_MAX - offset) {
+    nbdkit_error("nbdkit_add_extent: extent length overflows");
+    errno = ERANGE;
+    return -1;
+  }
+  e->any = true;
+  e->next = offset + length;
+  uint64_t lo = std::max(offset, e->start);
+  uint64_t hi = std::min(offset + length, e->end);
+  if (lo >= hi) return 0;  // outside the window: accepted and dropped
+  if (!e->list.empty() && e->list.back().type == type)
+    e->list.back().length += hi - lo;
+  else
+    e->list.push_back({lo, hi - lo, type});
+  return 0;
+}
+
+// ---- exports ----
+struct nbdkit_export {
+  char* name;
+  char* description;
+};
+
+struct nbdkit_exports* nbdkit_exports_new(void) { return new nbdkit_exports; }
+void nbdkit_exports_free(struct nbdkit_exports* e) { delete e; }
+size_t nbdkit_exports_count(const struct nbdkit_exports* e) { return e->list.size(); }
+struct nbdkit_export nbdkit_get_export(const struct nbdkit_exports* e, size_t i) {
+  const auto& x = e->list.at(i);
+  return {const_cast<char*>(x.first.c_str()), const_cast<char*>(x.second.c_str())};
+}
+
+int nbdkit_add_export(struct nbdkit_exports* e, const char* name, const char* description) {
+  if (e->list.size() >= 10000) {
+    nbdkit_error("nbdkit_add_export: too many exports");
+    errno = EINVAL;
+    return -1;
+  }
+  if (strlen(name) > 4096 || (description && strlen(description) > 4096)) {
+    nbdkit_error("nbdkit_add_export: name or description longer than 4096 bytes");
+    errno = EINVAL;
+    return -1;
+  }
+  e->list.emplace_back(name, description ? description : "");
+  return 0;
+}
+
+int nbdkit_use_default_export(struct nbdkit_exports* e) {
+  e->useDefault = true;
+  return 0;
+}
+
+}  // extern "C"

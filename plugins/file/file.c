@@ -1,0 +1,262 @@
+/* file: serves a regular file or a block device.
+ *
+ * FLUSH and FUA use fdatasync; trim punches holes and zero uses
+ * fallocate(ZERO_RANGE or PUNCH_HOLE) where the file system allows, falling
+ * back to writing zeroes; extents come from SEEK_DATA/SEEK_HOLE.  A file we
+ * may not write is served read-only.
+ */
+#define NBDKIT_API_VERSION 2
+#define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
+#include "nbdcage-plugin.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char *filename;
+
+struct handle {
+  int fd;
+  bool readonly;
+  bool is_block;
+  bool can_punch;  /* cleared when the file system says no */
+  bool can_zero_range;
+};
+
+static void file_unload(void) { free(filename); }
+
+static int file_config(const char *key, const char *value)
+{
+  if (strcmp(key, "file") != 0) {
+    nbdkit_error("unknown parameter '%s' (file takes file=FILENAME)", key);
+    return -1;
+  }
+  free(filename);
+  filename = nbdkit_realpath(value);
+  return filename ? 0 : -1;
+}
+
+static int file_config_complete(void)
+{
+  if (!filename) {
+    nbdkit_error("the file parameter is required, e.g. 'file disk.img' or 'file file=disk.img'");
+    return -1;
+  }
+  return 0;
+}
+
+static void *file_open(int readonly)
+{
+  struct handle *h = calloc(1, sizeof *h);
+  if (!h) { nbdkit_error("calloc: %m"); return NULL; }
+  h->fd = -1;
+  if (!readonly) h->fd = open(filename, O_RDWR | O_CLOEXEC);
+  if (h->fd == -1 && (readonly || errno == EACCES || errno == EROFS || errno == EPERM)) {
+    h->fd = open(filename, O_RDONLY | O_CLOEXEC);
+    h->readonly = true;
+  }
+  if (h->fd == -1) {
+    nbdkit_error("open: %s: %m", filename);
+    free(h);
+    return NULL;
+  }
+  struct stat st;
+  if (fstat(h->fd, &st) == -1) {
+    nbdkit_error("fstat: %s: %m", filename);
+    close(h->fd);
+    free(h);
+    return NULL;
+  }
+  h->is_block = S_ISBLK(st.st_mode);
+  h->can_punch = h->can_zero_range = !h->is_block;
+  return h;
+}
+
+static void file_close(void *hv)
+{
+  struct handle *h = hv;
+  close(h->fd);
+  free(h);
+}
+
+static int64_t file_get_size(void *hv)
+{
+  struct handle *h = hv;
+  if (h->is_block) {
+    uint64_t size;
+    if (ioctl(h->fd, BLKGETSIZE64, &size) == -1) { nbdkit_error("BLKGETSIZE64: %m"); return -1; }
+    return (int64_t)size;
+  }
+  struct stat st;
+  if (fstat(h->fd, &st) == -1) { nbdkit_error("fstat: %m"); return -1; }
+  return st.st_size;
+}
+
+static int file_can_write(void *hv) { return !((struct handle *)hv)->readonly; }
+static int file_yes(void *hv) { return 1; }
+static int file_can_fua(void *hv) { return NBDKIT_FUA_NATIVE; }
+static int file_can_cache(void *hv) { return NBDKIT_CACHE_NATIVE; }
+static int file_can_fast_zero(void *hv) { return ((struct handle *)hv)->can_zero_range; }
+
+static int file_flush(void *hv, uint32_t flags)
+{
+  struct handle *h = hv;
+  if (fdatasync(h->fd) == -1) { nbdkit_error("fdatasync: %m"); return -1; }
+  return 0;
+}
+
+static int file_pread(void *hv, void *buf, uint32_t count, uint64_t offset, uint32_t flags)
+{
+  struct handle *h = hv;
+  char *p = buf;
+  while (count > 0) {
+    ssize_t r = pread(h->fd, p, count, (off_t)offset);
+    if (r == -1) { if (errno == EINTR) continue; nbdkit_error("pread: %m"); return -1; }
+    if (r == 0) { /* past the end of a file that shrank: zeroes */
+      memset(p, 0, count);
+      break;
+    }
+    p += r; count -= (uint32_t)r; offset += (uint64_t)r;
+  }
+  return 0;
+}
+
+static int file_pwrite(void *hv, const void *buf, uint32_t count, uint64_t offset, uint32_t flags)
+{
+  struct handle *h = hv;
+  const char *p = buf;
+  while (count > 0) {
+    ssize_t r = pwrite(h->fd, p, count, (off_t)offset);
+    if (r == -1) { if (errno == EINTR) continue; nbdkit_error("pwrite: %m"); return -1; }
+    p += r; count -= (uint32_t)r; offset += (uint64_t)r;
+  }
+  if ((flags & NBDKIT_FLAG_FUA) && file_flush(hv, 0) == -1) return -1;
+  return 0;
+}
+
+static bool fs_says_no(int err) { return err == EOPNOTSUPP || err == ENOSYS || err == EINVAL || err == ENODEV; }
+
+static int file_trim(void *hv, uint32_t count, uint64_t offset, uint32_t flags)
+{
+  struct handle *h = hv;
+  if (h->can_punch &&
+      fallocate(h->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset, count) == -1) {
+    if (!fs_says_no(errno)) { nbdkit_error("fallocate: %m"); return -1; }
+    h->can_punch = false; /* trim is advisory: doing nothing is correct */
+  }
+  if ((flags & NBDKIT_FLAG_FUA) && file_flush(hv, 0) == -1) return -1;
+  return 0;
+}
+
+static int write_zeroes(struct handle *h, uint32_t count, uint64_t offset)
+{
+  static const char zeroes[65536];
+  while (count > 0) {
+    uint32_t n = count < sizeof zeroes ? count : (uint32_t)sizeof zeroes;
+    if (file_pwrite(h, zeroes, n, offset, 0) == -1) return -1;
+    count -= n; offset += n;
+  }
+  return 0;
+}
+
+static int file_zero(void *hv, uint32_t count, uint64_t offset, uint32_t flags)
+{
+  struct handle *h = hv;
+  int done = 0;
+  if (h->can_punch && (flags & NBDKIT_FLAG_MAY_TRIM)) {
+    if (fallocate(h->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset, count) == 0) done = 1;
+    else if (fs_says_no(errno)) h->can_punch = false;
+    else { nbdkit_error("fallocate: %m"); return -1; }
+  }
+  if (!done && h->can_zero_range) {
+    if (fallocate(h->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)offset, count) == 0) done = 1;
+    else if (fs_says_no(errno)) h->can_zero_range = false;
+    else { nbdkit_error("fallocate: %m"); return -1; }
+  }
+  if (!done) {
+    if (flags & NBDKIT_FLAG_FAST_ZERO) { nbdkit_set_error(ENOTSUP); return -1; }
+    if (write_zeroes(h, count, offset) == -1) return -1;
+  }
+  if ((flags & NBDKIT_FLAG_FUA) && file_flush(hv, 0) == -1) return -1;
+  return 0;
+}
+
+static int file_can_extents(void *hv)
+{
+  struct handle *h = hv;
+  /* Probe once: a file system without SEEK_HOLE support answers EINVAL. */
+  return !h->is_block && lseek(h->fd, 0, SEEK_DATA) != -1 ? 1 : (errno == ENXIO ? 1 : 0);
+}
+
+static int file_extents(void *hv, uint32_t count, uint64_t offset, uint32_t flags, struct nbdkit_extents *extents)
+{
+  struct handle *h = hv;
+  uint64_t end = offset + count;
+  while (offset < end) {
+    off_t data = lseek(h->fd, (off_t)offset, SEEK_DATA);
+    if (data == -1 && errno != ENXIO) { nbdkit_error("lseek SEEK_DATA: %m"); return -1; }
+    uint64_t hole_end = data == -1 ? end : (uint64_t)data;
+    if (hole_end > offset) {
+      uint64_t len = (hole_end < end ? hole_end : end) - offset;
+      if (nbdkit_add_extent(extents, offset, len, NBDKIT_EXTENT_HOLE | NBDKIT_EXTENT_ZERO) == -1) return -1;
+      offset += len;
+      if (flags & NBDKIT_FLAG_REQ_ONE) return 0;
+      continue;
+    }
+    off_t hole = lseek(h->fd, (off_t)offset, SEEK_HOLE);
+    if (hole == -1) { nbdkit_error("lseek SEEK_HOLE: %m"); return -1; }
+    uint64_t data_end = (uint64_t)hole < end ? (uint64_t)hole : end;
+    if (data_end <= offset) data_end = end; /* defensive: never loop forever */
+    if (nbdkit_add_extent(extents, offset, data_end - offset, 0) == -1) return -1;
+    offset = data_end;
+    if (flags & NBDKIT_FLAG_REQ_ONE) return 0;
+  }
+  return 0;
+}
+
+static int file_cache(void *hv, uint32_t count, uint64_t offset, uint32_t flags)
+{
+  struct handle *h = hv;
+  /* A hint only: failing to prefetch is not an error. */
+  (void)posix_fadvise(h->fd, (off_t)offset, count, POSIX_FADV_WILLNEED);
+  return 0;
+}
+
+static struct nbdkit_plugin plugin = {
+  .name = "file",
+  .longname = "nbdcage file plugin",
+  .version = "1",
+  .unload = file_unload,
+  .config = file_config,
+  .config_complete = file_config_complete,
+  .config_help = "file=<FILENAME>  (required) The file or block device to serve.",
+  .magic_config_key = "file",
+  .open = file_open,
+  .close = file_close,
+  .get_size = file_get_size,
+  .can_write = file_can_write,
+  .can_flush = file_yes,
+  .can_trim = file_yes,
+  .can_zero = file_yes,
+  .can_fast_zero = file_can_fast_zero,
+  .can_fua = file_can_fua,
+  .can_multi_conn = file_yes,
+  .can_extents = file_can_extents,
+  .can_cache = file_can_cache,
+  .pread = file_pread,
+  .pwrite = file_pwrite,
+  .flush = file_flush,
+  .trim = file_trim,
+  .zero = file_zero,
+  .extents = file_extents,
+  .cache = file_cache,
+  .errno_is_preserved = 1,
+};
+
+NBDKIT_REGISTER_PLUGIN(plugin)

@@ -77,8 +77,8 @@ std::string findHost() {
 void checkConflicts(const Config& c, const po::variables_map& vm) {
   int listeners = (c.unixSocket ? 1 : 0) + (c.port || c.ipaddr ? 1 : 0) + (c.single ? 1 : 0);
   if (c.unixSocket && (c.port || c.ipaddr)) fail("-U cannot be used with -p or -i: choose a Unix socket or TCP");
-  if (c.single && listeners > 1) fail("-s serves stdin/stdout: it cannot be used with -U, -p or -i");
   if (c.single && c.run) fail("--run cannot be used with -s: the command needs a socket to connect to");
+  if (c.single && listeners > 1) fail("-s serves stdin/stdout: it cannot be used with -U, -p or -i");
   if (c.unixSocket && c.unixSocket->size() >= 108 && *c.unixSocket != "-")
     fail("-U: path too long: " + std::to_string(c.unixSocket->size()) + " bytes, the maximum is 107");
   if (c.exportName.size() > 4096) fail("-e: export name longer than 4096 bytes");

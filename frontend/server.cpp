@@ -86,10 +86,12 @@ class Acceptor {
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       }
       uint64_t id = conns_.add(fd);
-      std::thread([fd, id, this] {
+      // The thread may outlive this acceptor (which goes when shutdown
+      // starts), never the ConnectionSet and source: serve() waits for it.
+      std::thread([fd, id, &conns = conns_, &source = source_, readonly = config_.readonly] {
         nbd::Stream stream(fd, fd);
-        serveConnection(stream, source_, config_.readonly);
-        conns_.remove(id);
+        serveConnection(stream, source, readonly);
+        conns.remove(id);
         close(fd);
       }).detach();
     }
@@ -187,16 +189,24 @@ int serve(const Config& config, kj::AsyncIoContext& io, frontend::Supervisor& su
   acceptors.clear();
   if (captive) captive->signal(SIGTERM);
   conns.shutdownAll();
-  waitUntilEmpty(io.provider->getTimer(), conns, io.provider->getTimer().now() + 10 * kj::SECONDS)
-      .wait(io.waitScope);
-  if (single.joinable()) {
-    if (conns.size() == 0)
-      single.join();
-    else
-      single.detach();  // stuck in a read of a non-socket stdin; exit anyway
+  auto& timer = io.provider->getTimer();
+  waitUntilEmpty(timer, conns, timer.now() + 10 * kj::SECONDS).wait(io.waitScope);
+  if (conns.size() > 0) {
+    // Requests stuck in the plugin: ending the host fails them with EIO.
+    supervisor.stopHost();
+    waitUntilEmpty(timer, conns, timer.now() + 5 * kj::SECONDS).wait(io.waitScope);
   }
-  supervisor.stopHost();
   if (userSocket) unlink(userSocket->c_str());
+  privateDir.reset();
+  if (conns.size() > 0) {
+    // A connection thread is still blocked (e.g. -s reading a stdin that is
+    // not a socket).  It uses objects on this stack, so do not unwind them.
+    fprintf(stderr, "nbdcage: %zu connection(s) did not end; exiting anyway\n", conns.size());
+    fflush(stderr);
+    _exit(status);
+  }
+  if (single.joinable()) single.join();
+  supervisor.stopHost();
   return status;
 }
 

@@ -72,6 +72,10 @@ class RingConsumer {
     return RingStatus::kOk;
   }
 
+  // Descriptors published but not yet popped (a hint: the producer may be
+  // adding more).
+  bool pending() const { return ring_.tail.load(std::memory_order_acquire) != head_; }
+
   // Announces that the consumer is about to block on its doorbell.  Returns
   // false (and withdraws the announcement) when work arrived meanwhile.
   bool prepareToSleep() {

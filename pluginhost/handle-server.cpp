@@ -32,11 +32,16 @@ HandleServer::HandleServer(Plugin& plugin, void* h, const ExportAnswers& answers
       serializeAll_(serializeAll) {
   KJ_REQUIRE(shared_->header.magic == ipc::kRegionMagic && shared_->header.version == ipc::kLayoutVersion,
              "shared region has a wrong magic or layout version");
-  for (unsigned i = 0; i < workers; ++i) workers_.emplace_back([this] { workerLoop(); });
+  started_.resize(workers);
+  for (unsigned i = 0; i < workers; ++i) workers_.emplace_back([this, i] { workerLoop(i); });
 }
 
 HandleServer::~HandleServer() {
-  stopping_.store(true);
+  {
+    std::lock_guard lock(consumeLock_);
+    stopping_.store(true);
+    moreWork_.notify_all();
+  }
   submitBell_.ring();
   for (auto& t : workers_) t.join();
   setThreadExportName(exportName_.c_str());
@@ -44,26 +49,87 @@ HandleServer::~HandleServer() {
   setThreadExportName(nullptr);
 }
 
-bool HandleServer::nextRequest(SubmitDesc& out) {
+// Who takes the next descriptor (all under consumeLock_):
+//  - a worker that just finished a call takes the next one at once, so a
+//    busy ring drains without any wake-up;
+//  - when the ring is empty, one worker (the poller) sleeps on the doorbell;
+//  - while there is activity, one worker (the watcher) wakes every
+//    kHelpAfter and takes a descriptor from the backlog if the oldest call
+//    in progress has run that long, handing the watch to an idle worker;
+//  - everyone else sleeps on moreWork_.
+// A fast plugin is thus served by one thread without hand-offs, and a slow
+// one gains a thread per kHelpAfter of backlog, up to the pool size.
+bool HandleServer::nextRequest(unsigned worker, SubmitDesc& out) {
   std::unique_lock lock(consumeLock_);
+  if (started_[worker] != Clock::time_point{}) {
+    started_[worker] = Clock::time_point{};
+    --busy_;
+  }
+  bool watching = false;
+  unsigned quietTicks = 0;
   for (;;) {
     if (stopping_.load()) return false;
-    RingStatus st = submit_.pop(out);
-    if (st == RingStatus::kOk) return true;
-    if (st == RingStatus::kCorrupt) {
-      nbdkit_error("submit ring indices corrupted; this handle stops serving");
-      stopping_.store(true);
-      return false;
+    auto now = Clock::now();
+    if (!watching || busy_ == 0 || now - oldestCallStart() >= kHelpAfter) {
+      RingStatus st = submit_.pop(out);
+      if (st == RingStatus::kOk) {
+        if (watching) {
+          watching_ = false;
+          if (idleWorkers_ > 0) moreWork_.notify_one();  // hand over the watch
+        }
+        started_[worker] = now;
+        ++busy_;
+        return true;
+      }
+      if (st == RingStatus::kCorrupt) {
+        nbdkit_error("submit ring indices corrupted; this handle stops serving");
+        stopping_.store(true);
+        moreWork_.notify_all();
+        return false;
+      }
     }
-    if (submit_.prepareToSleep()) submitBell_.wait();
-    submit_.awake();
+    bool pending = submit_.pending();
+    if (watching) {
+      quietTicks = busy_ == 0 && !pending ? quietTicks + 1 : 0;
+      if (quietTicks < kQuietTicks) {
+        moreWork_.wait_for(lock, kHelpAfter);
+        continue;
+      }
+      watching_ = watching = false;  // long quiet: sleep untimed below
+    } else if (pending && busy_ == 0) {
+      continue;  // nobody else is working: take it
+    } else if (!pending && !polling_) {
+      polling_ = true;
+      lock.unlock();
+      if (submit_.prepareToSleep()) submitBell_.wait();
+      submit_.awake();
+      lock.lock();
+      polling_ = false;
+      // About to get busy: make sure someone watches meanwhile.
+      if (!watching_ && idleWorkers_ > 0) moreWork_.notify_one();
+      continue;
+    } else if (!watching_) {
+      watching_ = watching = true;
+      quietTicks = 0;
+      continue;
+    }
+    ++idleWorkers_;
+    moreWork_.wait(lock);
+    --idleWorkers_;
   }
 }
 
-void HandleServer::workerLoop() {
+HandleServer::Clock::time_point HandleServer::oldestCallStart() const {
+  auto oldest = Clock::time_point::max();
+  for (auto t : started_)
+    if (t != Clock::time_point{} && t < oldest) oldest = t;
+  return oldest;
+}
+
+void HandleServer::workerLoop(unsigned worker) {
   setThreadExportName(exportName_.c_str());
   SubmitDesc d;
-  while (nextRequest(d)) {
+  while (nextRequest(worker, d)) {
     CompleteDesc c = execute(d);
     {
       std::lock_guard lock(produceLock_);

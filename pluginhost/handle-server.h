@@ -2,8 +2,8 @@
 // takes descriptors off the submit ring, calls the plugin, and posts the
 // results on the complete ring.
 //
-//   submit ring --(leader/follower: one worker waits on the doorbell,
-//                  the others queue on consumeLock_)--> worker k
+//   submit ring --(see nextRequest: a busy worker keeps draining; idle
+//                  workers join only when the plugin is slow)--> worker k
 //   worker k --plugin call--> result --(produceLock_)--> complete ring
 //
 // The number of workers honours the plugin's thread model: one for
@@ -12,6 +12,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -35,8 +37,13 @@ class HandleServer {
   HandleServer& operator=(const HandleServer&) = delete;
 
  private:
-  void workerLoop();
-  bool nextRequest(ipc::SubmitDesc& out);  // false: stop
+  using Clock = std::chrono::steady_clock;
+  static constexpr std::chrono::microseconds kHelpAfter{500};
+  static constexpr unsigned kQuietTicks = 200;  // 100 ms without work: stop watching
+
+  void workerLoop(unsigned worker);
+  bool nextRequest(unsigned worker, ipc::SubmitDesc& out);  // false: stop
+  Clock::time_point oldestCallStart() const;
   ipc::CompleteDesc execute(const ipc::SubmitDesc& d);
   int dataCall(const ipc::SubmitDesc& d, uint8_t* buf, uint32_t& extentsOut);
   int withFua(uint16_t flags, int (Plugin::*op)(void*, uint32_t, uint64_t, uint32_t), uint32_t count,
@@ -54,8 +61,14 @@ class HandleServer {
   uint64_t dataSize_;
   ipc::RingConsumer<ipc::SubmitDesc> submit_;
   ipc::RingProducer<ipc::CompleteDesc> complete_;
-  std::mutex consumeLock_;
-  std::mutex produceLock_;
+  std::mutex consumeLock_;  // guards submit_ and the scheduling state below
+  std::condition_variable moreWork_;
+  bool polling_ = false;                  // a worker sleeps on the doorbell
+  bool watching_ = false;                 // a worker watches a backlog
+  unsigned idleWorkers_ = 0;              // workers asleep on moreWork_
+  unsigned busy_ = 0;                     // workers inside a plugin call
+  std::vector<Clock::time_point> started_;  // per worker: call start, or epoch
+  std::mutex produceLock_;  // guards complete_
   std::mutex* serializeAll_;
   std::atomic<bool> stopping_{false};
   std::vector<std::thread> workers_;

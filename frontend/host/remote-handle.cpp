@@ -144,7 +144,7 @@ bool RemoteHandle::deliver(const ipc::CompleteDesc& c, const CompletionFn& fn) {
   return true;
 }
 
-bool RemoteHandle::serveCompletions(const CompletionFn& fn) {
+bool RemoteHandle::serveCompletions(const CompletionFn& fn, const std::function<void()>& drained) {
   for (;;) {
     ipc::CompleteDesc c;
     ipc::RingStatus st = complete_.pop(c);  // copied out of shared memory once
@@ -152,6 +152,7 @@ bool RemoteHandle::serveCompletions(const CompletionFn& fn) {
       deliver(c, fn);
       continue;
     }
+    drained();
     {
       std::lock_guard lock(lock_);
       if (st == ipc::RingStatus::kCorrupt) breakLocked("the complete ring is corrupted");
@@ -177,6 +178,7 @@ bool RemoteHandle::serveCompletions(const CompletionFn& fn) {
     complete_.awake();
   }
   failSubmitted(fn);
+  drained();
   return false;
 }
 

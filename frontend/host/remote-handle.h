@@ -82,10 +82,12 @@ class RemoteHandle {
   void waitIdle();
 
   // ---- completer side ----
-  // Runs until stopped or broken: blocks for completions and calls fn(slot, error, extents) for each; the
-  // callee must release(slot).  Returns false when the handle is broken (every
+  // Runs until stopped or broken: calls fn(slot, error, extents) for each
+  // completion (the callee must release(slot), possibly later), and
+  // drained() whenever the ring is momentarily empty, so that replies can
+  // be sent in batches.  Returns false when the handle is broken (every
   // submitted request has then been passed to fn with EIO) or stopped.
-  bool serveCompletions(const CompletionFn& fn);
+  bool serveCompletions(const CompletionFn& fn, const std::function<void()>& drained);
   void release(const Slot& slot);
 
   // Makes serveCompletions return and reserve fail.

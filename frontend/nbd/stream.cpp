@@ -5,11 +5,33 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 namespace nbdcage::nbd {
 
 bool Stream::readExact(void* buf, size_t n) {
   auto* p = static_cast<uint8_t*>(buf);
+  size_t have = std::min(n, end_ - start_);
+  std::memcpy(p, buffer_ + start_, have);
+  start_ += have;
+  p += have;
+  n -= have;
+  if (n == 0) return true;
+  if (n >= kBufferSize / 2) return readRaw(p, n);  // big: no double copy
+  // Small: refill the buffer with whatever has arrived (at least n bytes).
+  start_ = end_ = 0;
+  while (end_ < n) {
+    ssize_t r = read(in_, buffer_ + end_, kBufferSize - end_);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    end_ += static_cast<size_t>(r);
+  }
+  std::memcpy(p, buffer_, n);
+  start_ = n;
+  return true;
+}
+
+bool Stream::readRaw(uint8_t* p, size_t n) {
   while (n > 0) {
     ssize_t r = read(in_, p, n);
     if (r < 0 && errno == EINTR) continue;

@@ -35,7 +35,7 @@ uint16_t toIpcFlags(const Request& r) {
 
 }  // namespace
 
-Transmission::Transmission(Stream& stream, Negotiated& n) : s_(stream), handle_(*n.handle) {
+Transmission::Transmission(Stream& stream, Negotiated& n) : s_(stream), handle_(*n.handle), batch_(stream) {
   const auto& info = handle_.info();
   limits_.size = info.size;
   limits_.txFlags = n.transmissionFlags;
@@ -47,9 +47,9 @@ Transmission::Transmission(Stream& stream, Negotiated& n) : s_(stream), handle_(
 
 void Transmission::run() {
   std::thread completer([this] {
-    handle_.serveCompletions([this](const frontend::Slot& slot, int error, uint32_t extents) {
-      complete(slot, error, extents);
-    });
+    handle_.serveCompletions(
+        [this](const frontend::Slot& slot, int error, uint32_t extents) { complete(slot, error, extents); },
+        [this] { batch_.flush(); });
     // A broken host ends the connection: unblock the reader.
     if (handle_.broken()) s_.shutdown();
   });
@@ -69,7 +69,7 @@ bool Transmission::serveRequest(const Request& r) {
   int err = checkRequest(r, limits_);
   if (err != 0) {
     if (r.type == kCmdWrite && !s_.discard(r.length)) return false;
-    return sendError(r.cookie, r.type, err);
+    return replyNow([&](ReplyBatch& b) { queueError(b, r.cookie, r.type, err); });
   }
   const auto& info = handle_.info();
   uint16_t f = toIpcFlags(r);
@@ -81,17 +81,18 @@ bool Transmission::serveRequest(const Request& r) {
     case kCmdWriteZeroes: return submit(r, ipc::Op::kZero, 0, r.length, f);
     case kCmdCache:
       // Some clients send CACHE unadvertised; doing nothing is correct.
-      if (!info.canCache) return sendOk(r.cookie);
+      if (!info.canCache) return replyNow([&](ReplyBatch& b) { queueOk(b, r.cookie); });
       return submit(r, ipc::Op::kCache, 0, r.length, f);
     case kCmdBlockStatus:
       if (!info.canExtents) {
         Pending p{r.cookie, r.type, r.flags, r.offset, r.length};
         ipc::ExtentEntry all{r.length, 0, 0};  // everything is data
-        return sendBlockStatus(p, reinterpret_cast<const uint8_t*>(&all), 1);
+        return replyNow(
+            [&](ReplyBatch& b) { queueBlockStatus(b, p, reinterpret_cast<const uint8_t*>(&all), 1); });
       }
       return submit(r, ipc::Op::kExtents, kExtentsBuffer, r.length, f);
   }
-  return sendError(r.cookie, r.type, EINVAL);
+  return replyNow([&](ReplyBatch& b) { queueError(b, r.cookie, r.type, EINVAL); });
 }
 
 bool Transmission::submit(const Request& r, ipc::Op op, uint32_t bufLen, uint32_t count, uint16_t ipcFlags) {
@@ -99,7 +100,7 @@ bool Transmission::submit(const Request& r, ipc::Op op, uint32_t bufLen, uint32_
   if (!slot) {
     // The host broke: a write's payload is still on the wire.
     if (r.type == kCmdWrite) s_.discard(r.length);
-    sendError(r.cookie, r.type, EIO);
+    replyNow([&](ReplyBatch& b) { queueError(b, r.cookie, r.type, EIO); });
     return false;
   }
   pending_[slot->tag] = Pending{r.cookie, r.type, r.flags, r.offset, count};
@@ -109,7 +110,7 @@ bool Transmission::submit(const Request& r, ipc::Op op, uint32_t bufLen, uint32_
   }
   if (!handle_.submit(*slot, op, ipcFlags, r.offset, count)) {
     handle_.release(*slot);
-    return sendError(r.cookie, r.type, EIO);
+    return replyNow([&](ReplyBatch& b) { queueError(b, r.cookie, r.type, EIO); });
   }
   return true;
 }
@@ -117,22 +118,23 @@ bool Transmission::submit(const Request& r, ipc::Op op, uint32_t bufLen, uint32_
 void Transmission::complete(const frontend::Slot& slot, int error, uint32_t extents) {
   const Pending& p = pending_[slot.tag];
   if (error != 0)
-    sendError(p.cookie, p.type, error);
+    queueError(batch_, p.cookie, p.type, error);
   else if (p.type == kCmdRead)
-    sendRead(p, slot.buf);
+    queueRead(p, slot.buf);
   else if (p.type == kCmdBlockStatus)
-    sendBlockStatus(p, slot.buf, extents);
+    queueBlockStatus(batch_, p, slot.buf, extents);
   else
-    sendOk(p.cookie);
-  handle_.release(slot);
+    queueOk(batch_, p.cookie);
+  // The slot (and the read data in it) is reused only once the reply left.
+  batch_.afterFlush([this, slot] { handle_.release(slot); });
 }
 
-bool Transmission::sendOk(uint64_t cookie) {
+void Transmission::queueOk(ReplyBatch& out, uint64_t cookie) {
   auto reply = encodeSimpleReply(0, cookie);
-  return s_.writeAll(reply.data(), reply.size());
+  out.add(reply.data(), reply.size());
 }
 
-bool Transmission::sendError(uint64_t cookie, uint16_t type, int err) {
+void Transmission::queueError(ReplyBatch& out, uint64_t cookie, uint16_t type, int err) {
   uint32_t nbdErr = toNbdError(err);
   // With structured replies, a READ or BLOCK_STATUS must never get a simple
   // reply; other commands may.
@@ -141,33 +143,34 @@ bool Transmission::sendError(uint64_t cookie, uint16_t type, int err) {
     encodeChunkHeader(b, kChunkFlagDone, kChunkError, cookie, 6);
     putU32(b + kChunkHeaderSize, nbdErr);
     putU16(b + kChunkHeaderSize + 4, 0);
-    return s_.writeAll(b, sizeof b);
+    out.add(b, sizeof b);
+    return;
   }
   auto reply = encodeSimpleReply(nbdErr, cookie);
-  return s_.writeAll(reply.data(), reply.size());
+  out.add(reply.data(), reply.size());
 }
 
-bool Transmission::sendRead(const Pending& p, const uint8_t* data) {
+void Transmission::queueRead(const Pending& p, const uint8_t* data) {
   if (!limits_.structured) {
     auto hdr = encodeSimpleReply(0, p.cookie);
-    struct iovec iov[2] = {{hdr.data(), hdr.size()}, {const_cast<uint8_t*>(data), p.length}};
-    return s_.writeAll(iov, 2);
+    batch_.add(hdr.data(), hdr.size(), data, p.length);
+    return;
   }
   if (allZero(data, p.length)) {
     uint8_t b[kChunkHeaderSize + 12];
     encodeChunkHeader(b, kChunkFlagDone, kChunkOffsetHole, p.cookie, 12);
     putU64(b + kChunkHeaderSize, p.offset);
     putU32(b + kChunkHeaderSize + 8, p.length);
-    return s_.writeAll(b, sizeof b);
+    batch_.add(b, sizeof b);
+    return;
   }
   uint8_t b[kChunkHeaderSize + 8];
   encodeChunkHeader(b, kChunkFlagDone, kChunkOffsetData, p.cookie, 8 + p.length);
   putU64(b + kChunkHeaderSize, p.offset);
-  struct iovec iov[2] = {{b, sizeof b}, {const_cast<uint8_t*>(data), p.length}};
-  return s_.writeAll(iov, 2);
+  batch_.add(b, sizeof b, data, p.length);
 }
 
-bool Transmission::sendBlockStatus(const Pending& p, const uint8_t* entries, uint32_t count) {
+void Transmission::queueBlockStatus(ReplyBatch& out, const Pending& p, const uint8_t* entries, uint32_t count) {
   // Turn the host's extents into NBD descriptors: lengths clipped to what
   // is left of the request, stopping once it is covered (or after one with
   // REQ_ONE).  An empty or zero-length answer is a broken host: EIO.
@@ -177,7 +180,7 @@ bool Transmission::sendBlockStatus(const Pending& p, const uint8_t* entries, uin
   for (uint32_t i = 0; i < count && left > 0; ++i) {
     ipc::ExtentEntry e;
     std::memcpy(&e, entries + i * sizeof e, sizeof e);
-    if (e.length == 0) return sendError(p.cookie, p.type, EIO);
+    if (e.length == 0) return queueError(out, p.cookie, p.type, EIO);
     uint32_t len = static_cast<uint32_t>(std::min<uint64_t>(e.length, left));
     uint8_t d[8];
     putU32(d, len);
@@ -186,11 +189,18 @@ bool Transmission::sendBlockStatus(const Pending& p, const uint8_t* entries, uin
     left -= len;
     if (p.flags & kCmdFlagReqOne) break;
   }
-  if (body.size() == 4) return sendError(p.cookie, p.type, EIO);
+  if (body.size() == 4) return queueError(out, p.cookie, p.type, EIO);
   uint8_t hdr[kChunkHeaderSize];
   encodeChunkHeader(hdr, kChunkFlagDone, kChunkBlockStatus, p.cookie, static_cast<uint32_t>(body.size()));
-  struct iovec iov[2] = {{hdr, sizeof hdr}, {body.data(), body.size()}};
-  return s_.writeAll(iov, 2);
+  out.add(hdr, sizeof hdr, std::move(body));
+}
+
+// The reader thread's own replies (validation errors, unsupported
+// extents, a host that broke) go out at once through a batch of one.
+bool Transmission::replyNow(const std::function<void(ReplyBatch&)>& fill) {
+  ReplyBatch one(s_);
+  fill(one);
+  return one.flush();
 }
 
 }  // namespace nbdcage::nbd

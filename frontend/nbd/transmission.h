@@ -11,9 +11,11 @@
 #pragma once
 
 #include <array>
+#include <functional>
 
 #include "frontend/host/remote-handle.h"
 #include "frontend/nbd/handshake.h"
+#include "frontend/nbd/reply-batch.h"
 #include "frontend/nbd/request-check.h"
 #include "frontend/nbd/stream.h"
 #include "frontend/nbd/wire.h"
@@ -39,15 +41,17 @@ class Transmission {
   bool serveRequest(const Request& r);  // false: end the connection
   bool submit(const Request& r, ipc::Op op, uint32_t bufLen, uint32_t count, uint16_t ipcFlags);
   void complete(const frontend::Slot& slot, int error, uint32_t extents);
-  bool sendError(uint64_t cookie, uint16_t type, int err);
-  bool sendOk(uint64_t cookie);
-  bool sendRead(const Pending& p, const uint8_t* data);
-  bool sendBlockStatus(const Pending& p, const uint8_t* entries, uint32_t count);
+  void queueError(ReplyBatch& out, uint64_t cookie, uint16_t type, int err);
+  void queueOk(ReplyBatch& out, uint64_t cookie);
+  void queueRead(const Pending& p, const uint8_t* data);
+  void queueBlockStatus(ReplyBatch& out, const Pending& p, const uint8_t* entries, uint32_t count);
+  bool replyNow(const std::function<void(ReplyBatch&)>& fill);
 
   Stream& s_;
   frontend::RemoteHandle& handle_;
   ExportLimits limits_;
   std::array<Pending, ipc::kRingEntries> pending_{};
+  ReplyBatch batch_;  // the completer thread's
 };
 
 }  // namespace nbdcage::nbd

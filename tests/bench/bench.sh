@@ -1,0 +1,67 @@
+#!/bin/bash
+# Benchmarks nbdcage against nbdkit in one run, alternating the two servers
+# round by round so that drift on the machine hits both alike, and prints
+# each result as a ratio (nbdcage / nbdkit; above 1 means nbdcage is faster).
+#
+#   tests/bench/bench.sh [ROUNDS] [SECONDS]     (defaults: 3 rounds, 10 s)
+#
+# Workloads:
+#   randread   fio --ioengine=nbd, 4 KiB random reads, QD32, on a 256 MiB
+#              memory disk filled with data
+#   randwrite  the same with random writes
+#   copy       nbdcopy of a 1 GiB file-plugin export to null:
+# Needs: nbdkit, fio, nbdcopy (./bootstrap installs them).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+rounds=${1:-3}
+secs=${2:-10}
+NBDCAGE=${NBDCAGE:-$PWD/build/frontend/nbdcage}
+export PATH=/usr/bin:/bin:$PATH
+for c in nbdkit fio nbdcopy; do command -v $c >/dev/null || { echo "bench: $c is missing"; exit 77; }; done
+
+tmp=$(mktemp -d /tmp/nbdcage-bench.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+head -c 256M /dev/urandom > "$tmp/fill"
+head -c 1G /dev/urandom > "$tmp/big"
+
+server() {  # server NAME PLUGIN ARGS... : starts NAME on $tmp/sock, sets $spid
+  local name=$1; shift
+  rm -f "$tmp/sock"
+  if [ "$name" = nbdcage ]; then "$NBDCAGE" -f -U "$tmp/sock" "$@" & else nbdkit -f -U "$tmp/sock" "$@" & fi
+  spid=$!
+  for _ in $(seq 600); do [ -S "$tmp/sock" ] && return 0; sleep 0.05; done
+  echo "bench: $name did not start" >&2; exit 1
+}
+stop() { kill "$spid"; wait "$spid" 2>/dev/null || true; }
+
+fio_iops() {  # fio_iops RW
+  fio --name=b --ioengine=nbd --uri="nbd+unix://?socket=$tmp/sock" --rw="$1" --bs=4k --iodepth=32 \
+      --size=256M --time_based --runtime="$secs" --output-format=json --output="$tmp/fio.json" >/dev/null
+  /usr/bin/python3 -c "import json,sys; j=json.load(open(sys.argv[1]))['jobs'][0]; \
+print(int(j['read']['iops'] + j['write']['iops']))" "$tmp/fio.json"
+}
+
+declare -A total
+for r in $(seq "$rounds"); do
+  for name in nbdcage nbdkit; do
+    server "$name" memory size=256M
+    nbdcopy "$tmp/fill" "nbd+unix://?socket=$tmp/sock"
+    rr=$(fio_iops randread)
+    rw=$(fio_iops randwrite)
+    stop
+    server "$name" file "$tmp/big"
+    t0=$(date +%s.%N)
+    nbdcopy "nbd+unix://?socket=$tmp/sock" null:
+    t1=$(date +%s.%N)
+    stop
+    mbps=$(/usr/bin/python3 -c "print(int(1024 / ($t1 - $t0)))")
+    echo "round $r $name: randread ${rr} IOPS, randwrite ${rw} IOPS, copy ${mbps} MiB/s"
+    total[$name.rr]=$(( ${total[$name.rr]:-0} + rr ))
+    total[$name.rw]=$(( ${total[$name.rw]:-0} + rw ))
+    total[$name.cp]=$(( ${total[$name.cp]:-0} + mbps ))
+  done
+done
+ratio() { /usr/bin/python3 -c "print(f'{$1 / $2:.2f}')"; }
+echo "ratio nbdcage/nbdkit: randread $(ratio ${total[nbdcage.rr]} ${total[nbdkit.rr]})" \
+     "randwrite $(ratio ${total[nbdcage.rw]} ${total[nbdkit.rw]})" \
+     "copy $(ratio ${total[nbdcage.cp]} ${total[nbdkit.cp]})"

@@ -6,7 +6,7 @@
 //   slots[tail] = d                        sleeping = 1
 //   tail.store(tail + 1, release)          fence(seq_cst)
 //   fence(seq_cst)                         if ring non-empty: sleeping = 0, go on
-//   if sleeping: ring the doorbell         else block on the doorbell
+//   if sleeping: clear it, ring the bell   else block on the doorbell
 //
 // The two fences order "publish, then look" against "announce, then look",
 // so at least one side sees the other: a request is never stranded while
@@ -44,10 +44,14 @@ class RingProducer {
     return RingStatus::kOk;
   }
 
-  // After one or more pushes: does the consumer need its doorbell rung?
-  bool consumerNeedsWakeup() const {
+  // After one or more pushes: must the caller ring the consumer's doorbell?
+  // Taking the flag means only the first push after the consumer fell
+  // asleep rings; the pushes that follow while it is still waking up do
+  // not (each ring is a system call).
+  bool consumerNeedsWakeup() {
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    return ring_.consumerSleeping.load(std::memory_order_relaxed) != 0;
+    if (ring_.consumerSleeping.load(std::memory_order_relaxed) == 0) return false;
+    return ring_.consumerSleeping.exchange(0, std::memory_order_acq_rel) != 0;
   }
 
  private:

@@ -71,6 +71,7 @@ TEST_CASE("a consumer about to sleep is told so if work is already there") {
   RingConsumer<SubmitDesc> c(*r.shared);
   CHECK(c.prepareToSleep());
   CHECK(p.consumerNeedsWakeup());
+  CHECK_FALSE(p.consumerNeedsWakeup());  // one ring per sleep, not one per push
   c.awake();
   CHECK_FALSE(p.consumerNeedsWakeup());
   REQUIRE(p.push(desc(1)) == RingStatus::kOk);

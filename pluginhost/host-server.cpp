@@ -3,6 +3,9 @@
 #include <fcntl.h>
 #include <kj/debug.h>
 
+#include <memory>
+#include <thread>
+
 #include "pluginhost/abi-context.h"
 #include "pluginhost/handle-server.h"
 
@@ -37,6 +40,24 @@ kj::AutoCloseFd dupFd(kj::Maybe<int> fd, const char* what) {
   return kj::AutoCloseFd(copy);
 }
 
+void fillExport(schema::ExportInfo::Builder e, const ExportAnswers& a) {
+  e.setSize(a.size);
+  e.setCanWrite(a.canWrite);
+  e.setCanFlush(a.canFlush);
+  e.setIsRotational(a.isRotational);
+  e.setCanTrim(a.canTrim);
+  e.setCanZero(a.canZero);
+  e.setCanFua(a.canFua);
+  e.setCanMultiConn(a.canMultiConn);
+  e.setCanExtents(a.canExtents);
+  e.setCanCache(a.canCache);
+  e.setCanFastZero(a.canFastZero);
+  e.setBlockMin(a.blockMin);
+  e.setBlockPreferred(a.blockPreferred);
+  e.setBlockMax(a.blockMax);
+  e.setDescription(a.description);
+}
+
 [[noreturn]] void failWithPluginError(const char* what) {
   std::string message = takeThreadErrorMessage();
   if (message.empty()) message = std::string(what) + " failed";
@@ -57,6 +78,20 @@ kj::Promise<void> HostServer::hello(HelloContext context) {
   return kj::READY_NOW;
 }
 
+namespace {
+
+// What a plugin's open and can_* calls produced, carried from the thread
+// that made them back to the RPC loop.
+struct Opened {
+  void* handle = nullptr;
+  ExportAnswers answers;
+};
+
+}  // namespace
+
+// The plugin's open and can_* calls may block (a network plugin connects
+// in open), so they run on a thread of their own while the RPC loop goes
+// on serving other connections.
 kj::Promise<void> HostServer::open(OpenContext context) {
   auto params = context.getParams();
   auto rings = params.getRings();
@@ -69,47 +104,49 @@ kj::Promise<void> HostServer::open(OpenContext context) {
     uint64_t regionSize = params.getRings().getRegionSize();
     KJ_REQUIRE(regionSize > ipc::dataAreaOffset() && regionSize <= (uint64_t{1} << 32), "bad region size",
                regionSize);
-    auto region = ipc::ShmRegion::map(dupFd(got[0], "region"), regionSize);
-    ipc::Doorbell submitBell(dupFd(got[1], "submitBell"));
-    ipc::Doorbell completeBell(dupFd(got[2], "completeBell"));
-
+    auto region = kj::heap<ipc::ShmRegion>(ipc::ShmRegion::map(dupFd(got[0], "region"), regionSize));
+    auto submitBell = kj::heap<ipc::Doorbell>(dupFd(got[1], "submitBell"));
+    auto completeBell = kj::heap<ipc::Doorbell>(dupFd(got[2], "completeBell"));
     std::string exportName = params.getExportName();
     bool readonly = options_.readonly || params.getReadonly();
-    // TODO(next session): run open and the can_* calls on a worker thread so
-    // that a slow plugin open cannot stall the RPC loop.
-    setThreadExportName(exportName.c_str());
-    KJ_DEFER(setThreadExportName(nullptr));
-    void* h = plugin_.open(readonly);
-    if (h == nullptr) failWithPluginError("open");
-    ExportAnswers a;
-    if (!plugin_.answers(h, readonly, a)) {
-      plugin_.close(h);
-      failWithPluginError("querying the export");
-    }
-    int model = plugin_.threadModel();
-    unsigned workers = model >= NBDKIT_THREAD_MODEL_PARALLEL ? options_.threads : 1;
-    std::mutex* serialize = model <= NBDKIT_THREAD_MODEL_SERIALIZE_ALL_REQUESTS ? &serializeAll_ : nullptr;
-    auto server = kj::heap<HandleServer>(plugin_, h, a, exportName, kj::mv(region), kj::mv(submitBell),
-                                         kj::mv(completeBell), workers, serialize);
 
-    auto results = context.getResults();
-    results.setHandle(kj::heap<HandleImpl>(kj::mv(server)));
-    auto e = results.initExport();
-    e.setSize(a.size);
-    e.setCanWrite(a.canWrite);
-    e.setCanFlush(a.canFlush);
-    e.setIsRotational(a.isRotational);
-    e.setCanTrim(a.canTrim);
-    e.setCanZero(a.canZero);
-    e.setCanFua(a.canFua);
-    e.setCanMultiConn(a.canMultiConn);
-    e.setCanExtents(a.canExtents);
-    e.setCanCache(a.canCache);
-    e.setCanFastZero(a.canFastZero);
-    e.setBlockMin(a.blockMin);
-    e.setBlockPreferred(a.blockPreferred);
-    e.setBlockMax(a.blockMax);
-    e.setDescription(a.description);
+    auto paf = kj::newPromiseAndCrossThreadFulfiller<Opened>();
+    auto fulfiller = std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<Opened>>>(kj::mv(paf.fulfiller));
+    std::thread([this, exportName, readonly, fulfiller]() {
+      setThreadExportName(exportName.c_str());
+      Opened o;
+      o.handle = plugin_.open(readonly);
+      std::string failure;
+      if (o.handle == nullptr) {
+        failure = takeThreadErrorMessage();
+        if (failure.empty()) failure = "open failed";
+      } else if (!plugin_.answers(o.handle, readonly, o.answers)) {
+        failure = takeThreadErrorMessage();
+        if (failure.empty()) failure = "querying the export failed";
+        plugin_.close(o.handle);
+      }
+      setThreadExportName(nullptr);
+      if (!failure.empty()) {
+        (*fulfiller)->reject(KJ_EXCEPTION(FAILED, failure));
+      } else if ((*fulfiller)->isWaiting()) {
+        (*fulfiller)->fulfill(kj::mv(o));
+      } else {
+        plugin_.close(o.handle);  // the frontend gave up meanwhile
+      }
+    }).detach();
+
+    return paf.promise.then([this, context, exportName, region = kj::mv(region), submitBell = kj::mv(submitBell),
+                             completeBell = kj::mv(completeBell)](Opened o) mutable {
+      const ExportAnswers& a = o.answers;
+      int model = plugin_.threadModel();
+      unsigned workers = model >= NBDKIT_THREAD_MODEL_PARALLEL ? options_.threads : 1;
+      std::mutex* serialize = model <= NBDKIT_THREAD_MODEL_SERIALIZE_ALL_REQUESTS ? &serializeAll_ : nullptr;
+      auto server = kj::heap<HandleServer>(plugin_, o.handle, a, exportName, kj::mv(*region), kj::mv(*submitBell),
+                                           kj::mv(*completeBell), workers, serialize);
+      auto results = context.getResults();
+      results.setHandle(kj::heap<HandleImpl>(kj::mv(server)));
+      fillExport(results.initExport(), a);
+    });
   });
 }
 

@@ -10,6 +10,7 @@
 namespace nbdcage::nbd {
 
 bool Stream::readExact(void* buf, size_t n) {
+  if (n == 0) return true;  // buf may be null (an empty option payload)
   auto* p = static_cast<uint8_t*>(buf);
   size_t have = std::min(n, end_ - start_);
   std::memcpy(p, buffer_ + start_, have);

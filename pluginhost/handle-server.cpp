@@ -61,6 +61,10 @@ HandleServer::~HandleServer() {
 // one gains a thread per kHelpAfter of backlog, up to the pool size.
 bool HandleServer::nextRequest(unsigned worker, SubmitDesc& out) {
   std::unique_lock lock(consumeLock_);
+  // `fresh`: this worker just finished a call (or just started), so it may
+  // take the next descriptor at once.  A worker that has waited must not:
+  // it only steps in when nobody else is working, or as the watcher.
+  bool fresh = true;
   if (started_[worker] != Clock::time_point{}) {
     started_[worker] = Clock::time_point{};
     --busy_;
@@ -70,7 +74,7 @@ bool HandleServer::nextRequest(unsigned worker, SubmitDesc& out) {
   for (;;) {
     if (stopping_.load()) return false;
     auto now = Clock::now();
-    if (!watching || busy_ == 0 || now - oldestCallStart() >= kHelpAfter) {
+    if (fresh || busy_ == 0 || (watching && now - oldestCallStart() >= kHelpAfter)) {
       RingStatus st = submit_.pop(out);
       if (st == RingStatus::kOk) {
         if (watching) {
@@ -88,6 +92,7 @@ bool HandleServer::nextRequest(unsigned worker, SubmitDesc& out) {
         return false;
       }
     }
+    fresh = false;
     bool pending = submit_.pending();
     if (watching) {
       quietTicks = busy_ == 0 && !pending ? quietTicks + 1 : 0;
@@ -96,8 +101,6 @@ bool HandleServer::nextRequest(unsigned worker, SubmitDesc& out) {
         continue;
       }
       watching_ = watching = false;  // long quiet: sleep untimed below
-    } else if (pending && busy_ == 0) {
-      continue;  // nobody else is working: take it
     } else if (!pending && !polling_) {
       polling_ = true;
       lock.unlock();
@@ -105,10 +108,10 @@ bool HandleServer::nextRequest(unsigned worker, SubmitDesc& out) {
       submit_.awake();
       lock.lock();
       polling_ = false;
-      // About to get busy: make sure someone watches meanwhile.
+      // Work arrived.  Make sure someone watches while it is being done.
       if (!watching_ && idleWorkers_ > 0) moreWork_.notify_one();
       continue;
-    } else if (!watching_) {
+    } else if (!watching_ && (pending || busy_ > 0)) {
       watching_ = watching = true;
       quietTicks = 0;
       continue;

@@ -32,7 +32,7 @@ struct Args {
   bool sandbox = true;
   nbdcage::host::HostOptions host;
   std::string plugin;
-  std::vector<std::string> params;
+  std::vector<char*> params;  // pointers into argv
 };
 
 [[noreturn]] void usage(const char* why) {
@@ -53,7 +53,7 @@ Args parseArgs(int argc, char** argv) {
   }
   if (i >= argc) usage("no plugin given");
   a.plugin = argv[i++];
-  for (; i < argc; ++i) a.params.push_back(argv[i]);
+  for (; i < argc; ++i) a.params.push_back(argv[i]);  // argv outlives everything
   return a;
 }
 
@@ -66,15 +66,18 @@ bool isConfigKey(const std::string& s) {
   return true;
 }
 
-bool configure(nbdcage::host::Plugin& plugin, const std::vector<std::string>& params) {
-  for (const auto& p : params) {
-    auto eq = p.find('=');
-    if (eq != std::string::npos && isConfigKey(p.substr(0, eq))) {
-      if (!plugin.config(p.substr(0, eq), p.substr(eq + 1))) return false;
+// Splits each parameter in place, as nbdkit does with argv: the key and
+// value handed to the plugin point into argv and live as long as the host.
+bool configure(nbdcage::host::Plugin& plugin, const std::vector<char*>& params) {
+  for (char* p : params) {
+    char* eq = strchr(p, '=');
+    if (eq != nullptr && isConfigKey(std::string(p, eq))) {
+      *eq = '\0';
+      if (!plugin.config(p, eq + 1)) return false;
     } else if (plugin.magicConfigKey() != nullptr) {
       if (!plugin.config(plugin.magicConfigKey(), p)) return false;
     } else {
-      nbdkit_error("parameter '%s' is not KEY=VALUE, and this plugin has no default key", p.c_str());
+      nbdkit_error("parameter '%s' is not KEY=VALUE, and this plugin has no default key", p);
       return false;
     }
   }

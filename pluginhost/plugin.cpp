@@ -59,12 +59,12 @@ int Plugin::failure() const {
   return err > 0 ? err : EIO;
 }
 
-bool Plugin::config(const std::string& key, const std::string& value) {
+bool Plugin::config(const char* key, const char* value) {
   if (p_.config == nullptr) {
-    nbdkit_error("this plugin takes no parameters, but '%s=%s' was given", key.c_str(), value.c_str());
+    nbdkit_error("this plugin takes no parameters, but '%s=%s' was given", key, value);
     return false;
   }
-  return p_.config(key.c_str(), value.c_str()) != -1;
+  return p_.config(key, value) != -1;
 }
 
 bool Plugin::configComplete() { return p_.config_complete == nullptr || p_.config_complete() != -1; }

@@ -47,8 +47,10 @@ class Plugin {
   const char* magicConfigKey() const { return p_.magic_config_key; }
   int threadModel() const;  // min(declared, .thread_model())
 
-  // Configuration stage; each returns false after the plugin reported an error.
-  bool config(const std::string& key, const std::string& value);
+  // Configuration stage; each returns false after the plugin reported an
+  // error.  Plugins may keep the key and value pointers (nbdkit hands them
+  // argv), so both must stay valid for the life of the process.
+  bool config(const char* key, const char* value);
   bool configComplete();
   bool getReady();
   bool afterFork();

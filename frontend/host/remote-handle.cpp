@@ -38,7 +38,8 @@ RemoteHandle::RemoteHandle(RingResources rings, ExportInfo info, kj::AutoCloseFd
       data_(rings_.region.data() + ipc::dataAreaOffset()),
       submit_(shared_->submit),
       complete_(shared_->complete),
-      allocator_(rings_.region.size() - ipc::dataAreaOffset()) {
+      allocator_(rings_.region.size() - ipc::dataAreaOffset() - kLargeAreaStart) {
+  KJ_REQUIRE(rings_.region.size() >= ipc::dataAreaOffset() + kDataAreaSize, "shared region too small");
   for (uint32_t i = 0; i < ipc::kRingEntries; ++i) freeStack_[i] = ipc::kRingEntries - 1 - i;
 }
 
@@ -51,16 +52,23 @@ std::optional<Slot> RemoteHandle::reserve(uint32_t bufLen) {
   for (;;) {
     if (broken_ || stopping_) return std::nullopt;
     if (freeTags_ > 0) {
-      std::optional<uint64_t> offset = uint64_t{0};
-      if (bufLen > 0) offset = allocator_.allocate(bufLen);
+      uint32_t tag = freeStack_[freeTags_ - 1];
+      // Small buffers use the tag's own slice: no allocator on the fast path.
+      std::optional<uint64_t> offset = uint64_t{tag} * kHomeSlice;
+      if (bufLen > kHomeSlice) {
+        offset = allocator_.allocate(bufLen);
+        if (offset) *offset += kLargeAreaStart;
+      }
       if (offset) {
-        uint32_t tag = freeStack_[--freeTags_];
+        --freeTags_;
         state_[tag] = kReserved;
         slots_[tag] = Slot{tag, *offset, bufLen, bufLen > 0 ? data_ + *offset : nullptr};
         return slots_[tag];
       }
     }
+    ++waiters_;
     changed_.wait(lock);
+    --waiters_;
   }
 }
 
@@ -83,15 +91,17 @@ bool RemoteHandle::submit(const Slot& slot, ipc::Op op, uint16_t flags, uint64_t
 void RemoteHandle::release(const Slot& slot) {
   std::lock_guard lock(lock_);
   KJ_ASSERT(slot.tag < ipc::kRingEntries && state_[slot.tag] == kReserved, "releasing a slot not held", slot.tag);
-  if (slot.bufLen > 0) allocator_.free(slot.bufOffset, slot.bufLen);
+  if (slot.bufLen > kHomeSlice) allocator_.free(slot.bufOffset - kLargeAreaStart, slot.bufLen);
   state_[slot.tag] = kFree;
   freeStack_[freeTags_++] = slot.tag;
-  changed_.notify_all();
+  if (waiters_ > 0) changed_.notify_all();
 }
 
 void RemoteHandle::waitIdle() {
   std::unique_lock lock(lock_);
+  ++waiters_;
   changed_.wait(lock, [this] { return freeTags_ == ipc::kRingEntries; });
+  --waiters_;
 }
 
 void RemoteHandle::stop() {

@@ -61,6 +61,13 @@ class RemoteHandle {
  public:
   using CompletionFn = std::function<void(const Slot&, int error, uint32_t extents)>;
 
+  // The data area: every tag owns a home slice for requests up to
+  // kHomeSlice bytes (the common case needs no allocation); larger buffers
+  // come from a shared area big enough for two 32 MiB requests.
+  static constexpr uint64_t kHomeSlice = 128 * 1024;
+  static constexpr uint64_t kLargeAreaStart = ipc::kRingEntries * kHomeSlice;
+  static constexpr uint64_t kDataAreaSize = kLargeAreaStart + (64ull << 20);
+
   // `hostDeath` becomes readable when the host process is gone (a pidfd).
   // `onClose` runs on destruction (it closes the host-side handle).
   RemoteHandle(RingResources rings, ExportInfo info, kj::AutoCloseFd hostDeath, std::function<void()> onClose);
@@ -69,7 +76,7 @@ class RemoteHandle {
   RemoteHandle& operator=(const RemoteHandle&) = delete;
 
   const ExportInfo& info() const { return info_; }
-  uint64_t maxBuffer() const { return allocator_.size(); }
+  uint64_t maxBuffer() const { return allocator_.size(); }  // the largest request
 
   // ---- reader side ----
   // Waits for a free tag and `bufLen` bytes; nullopt once the handle is
@@ -116,6 +123,7 @@ class RemoteHandle {
   std::array<uint8_t, ipc::kRingEntries> state_{};  // kFree, kReserved, kSubmitted
   std::array<uint32_t, ipc::kRingEntries> freeStack_{};
   uint32_t freeTags_ = ipc::kRingEntries;
+  unsigned waiters_ = 0;  // threads blocked on changed_
   bool broken_ = false;
   bool stopping_ = false;
 };

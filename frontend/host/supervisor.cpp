@@ -238,7 +238,7 @@ void Supervisor::stopHost() {
 int Supervisor::hostPid() const { return host_ && !host_->dead ? host_->child.id() : 0; }
 
 kj::Own<RemoteHandle> Supervisor::open(const std::string& exportName, bool readonly) {
-  auto rings = RingResources::create(kDataAreaSize);
+  auto rings = RingResources::create(RemoteHandle::kDataAreaSize);
   struct Opened {
     uint64_t id;
     ExportInfo info;

@@ -39,10 +39,6 @@ class HostError : public std::runtime_error {
 
 class Supervisor {
  public:
-  // Bytes of shared data area per handle: room for two maximum-size
-  // requests (32 MiB each) in flight at once.
-  static constexpr uint64_t kDataAreaSize = 64ull << 20;
-
   Supervisor(const Config& config, kj::AsyncIoContext& io);
   ~Supervisor();
 

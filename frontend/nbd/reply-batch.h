@@ -18,7 +18,7 @@ namespace nbdcage::nbd {
 
 class ReplyBatch {
  public:
-  static constexpr size_t kMaxMessages = 64;
+  static constexpr size_t kMaxMessages = 32;
   static constexpr size_t kMaxHeader = 32;
 
   explicit ReplyBatch(Stream& stream);

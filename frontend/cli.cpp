@@ -46,6 +46,14 @@ po::options_description describeOptions() {
   throw std::runtime_error(message);
 }
 
+// Where an installed directory is relative to this executable: the same
+// place as configured, unless the tree was installed elsewhere as a whole
+// (DESTDIR, a moved prefix), in which case it is found beside us.
+std::string installedPath(const std::string& configured) {
+  fs::path rel = fs::path(configured).lexically_relative(NBDCAGE_BINDIR);
+  return (fs::path(selfDirectory()) / rel).lexically_normal().string();
+}
+
 std::string findPlugin(const std::string& name) {
   if (name.find('/') != std::string::npos || name.ends_with(".so")) {
     std::error_code ec;
@@ -57,7 +65,7 @@ std::string findPlugin(const std::string& name) {
     if (!isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_')
       fail("'" + name + "' is not a plugin name; give an installed plugin name or the path of a .so");
   std::string file = "nbdcage-" + name + "-plugin.so";
-  std::string dirs[] = {selfDirectory() + "/../plugins", NBDCAGE_PLUGINDIR};
+  std::string dirs[] = {selfDirectory() + "/../plugins", installedPath(NBDCAGE_PLUGINDIR), NBDCAGE_PLUGINDIR};
   for (const auto& dir : dirs) {
     std::error_code ec;
     if (fs::is_regular_file(dir + "/" + file, ec)) return fs::canonical(dir + "/" + file).string();
@@ -68,6 +76,7 @@ std::string findPlugin(const std::string& name) {
 
 std::string findHost() {
   std::string candidates[] = {selfDirectory() + "/../pluginhost/nbdcage-pluginhost",
+                              installedPath(NBDCAGE_LIBEXECDIR) + "/nbdcage-pluginhost",
                               std::string(NBDCAGE_LIBEXECDIR) + "/nbdcage-pluginhost"};
   for (const auto& c : candidates)
     if (access(c.c_str(), X_OK) == 0) return fs::canonical(c).string();

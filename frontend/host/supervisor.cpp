@@ -173,9 +173,9 @@ int Supervisor::start() {
     auto resp = req.send().wait(io_.waitScope);
     version = resp.getProtocolVersion();
     if (config_.verbose)
-      fprintf(stderr, "nbdcage: debug: plugin host %d serves %s (API v%u, thread model %u)\n", host->child.id(),
-              resp.getPlugin().getName().cStr(), resp.getPlugin().getApiVersion(),
-              resp.getPlugin().getThreadModel());
+      fprintf(stderr, "nbdcage: debug: plugin host %d (%s) serves %s (API v%u, thread model %u)\n",
+              host->child.id(), config_.hostPath.c_str(), resp.getPlugin().getName().cStr(),
+              resp.getPlugin().getApiVersion(), resp.getPlugin().getThreadModel());
   } catch (const kj::Exception& e) {
     failure = e;
   }

@@ -1,27 +1,24 @@
 // The frontend's end of one plugin handle: the last stage of the chain.
-// It owns the shared region, both doorbells and the in-flight tags.
+// It owns the shared region, both doorbells and the in-flight tags, and is
+// driven by its connection's event loop (one thread; no locks):
 //
-//   reader thread                       completer thread
-//   -------------                       ----------------
-//   reserve(len) -> Slot (tag+buffer)   waitCompletions(fn):
-//   fill buffer (writes)                  poll(completeBell, hostDeath, stop)
-//   submit(slot, op, ...) -> ring         pop, validate tag, fn(slot, error)
-//                                         release(slot)
+//   reserve(len) -> Slot (tag + buffer)      drainCompletions(fn):
+//   fill the buffer (a write's payload)        pop, validate the tag,
+//   submit(slot, op, ...) -> submit ring        fn(slot, error, extents)
+//                                             release(slot) once replied
 //
 // A tag names an in-flight request; there are never more tags than ring
 // entries, so neither ring can overflow unless the host corrupts it.  The
 // host is untrusted: a completion naming a tag that is not in flight, or a
-// corrupted ring, marks the handle broken, exactly as if the host had died:
-// every request still in flight is completed with EIO.
+// corrupted ring, breaks the handle exactly as the host's death does: every
+// request still in flight is completed with EIO.
 #pragma once
 
 #include <kj/io.h>
 
 #include <array>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <optional>
 #include <string>
 
@@ -76,33 +73,32 @@ class RemoteHandle {
   RemoteHandle& operator=(const RemoteHandle&) = delete;
 
   const ExportInfo& info() const { return info_; }
-  uint64_t maxBuffer() const { return allocator_.size(); }  // the largest request
 
-  // ---- reader side ----
-  // Waits for a free tag and `bufLen` bytes; nullopt once the handle is
-  // broken or stopping.
+  // A free tag and `bufLen` bytes of buffer, or nullopt when none is free
+  // right now (wait for completions) or the handle is broken.
   std::optional<Slot> reserve(uint32_t bufLen);
-  // Hands the request to the host; false if the handle broke meanwhile (the
+  // Hands the request to the host; false if the handle is broken (the
   // caller answers EIO and releases the slot).
   bool submit(const Slot& slot, ipc::Op op, uint16_t flags, uint64_t offset, uint32_t count);
-  // Waits until every reserved slot was released.
-  void waitIdle();
-
-  // ---- completer side ----
-  // Runs until stopped or broken: calls fn(slot, error, extents) for each
-  // completion (the callee must release(slot), possibly later), and
-  // drained() whenever the ring is momentarily empty, so that replies can
-  // be sent in batches.  Returns false when the handle is broken (every
-  // submitted request has then been passed to fn with EIO) or stopped.
-  bool serveCompletions(const CompletionFn& fn, const std::function<void()>& drained);
   void release(const Slot& slot);
+  // Tags reserved and not yet released.
+  uint32_t busyTags() const { return ipc::kRingEntries - freeTags_; }
 
-  // Makes serveCompletions return and reserve fail.
-  void stop();
-  bool broken() const;
+  // Calls fn for each completion waiting in the ring (at most `max`).
+  void drainCompletions(const CompletionFn& fn, size_t max);
+  // Before blocking in poll(): announces the sleep to the host.  False if
+  // completions are already waiting (do not block).
+  bool armDoorbell();
+  void disarmDoorbell();
+  int doorbellFd() const { return rings_.completeBell.fd(); }
+  int hostDeathFd() const { return hostDeath_.get(); }
+  void clearDoorbell() { rings_.completeBell.drain(); }
+  // The host died: delivers what it completed before, then fails the rest.
+  void hostDied(const CompletionFn& fn);
+  bool broken() const { return broken_; }
 
  private:
-  void breakLocked(const char* why);
+  void breakHandle(const char* why);
   void failSubmitted(const CompletionFn& fn);
   bool deliver(const ipc::CompleteDesc& c, const CompletionFn& fn);
 
@@ -114,18 +110,13 @@ class RemoteHandle {
   uint8_t* data_;
   ipc::RingProducer<ipc::SubmitDesc> submit_;
   ipc::RingConsumer<ipc::CompleteDesc> complete_;
-  ipc::Doorbell stopBell_;
 
-  mutable std::mutex lock_;
-  std::condition_variable changed_;
   BufferAllocator allocator_;
   std::array<Slot, ipc::kRingEntries> slots_{};
   std::array<uint8_t, ipc::kRingEntries> state_{};  // kFree, kReserved, kSubmitted
   std::array<uint32_t, ipc::kRingEntries> freeStack_{};
   uint32_t freeTags_ = ipc::kRingEntries;
-  unsigned waiters_ = 0;  // threads blocked on changed_
   bool broken_ = false;
-  bool stopping_ = false;
 };
 
 }  // namespace nbdcage::frontend

@@ -1,7 +1,8 @@
-// Replies gathered by the completer thread and sent with one writev(2):
-// a burst of completions costs one system call, not one per reply.  Read
-// data is not copied: the iovecs point into the shared buffers, which are
-// released only after the batch is on the wire.
+// The connection's outgoing replies, sent with as few writev(2) calls as
+// possible and never blocking: a burst of completions costs one system
+// call, and a slow reader only makes the batch wait.  Read data is not
+// copied: the iovecs point into the shared buffers, which are released
+// (afterFlush) only once their bytes are on the wire.
 #pragma once
 
 #include <sys/uio.h>
@@ -18,26 +19,37 @@ namespace nbdcage::nbd {
 
 class ReplyBatch {
  public:
-  static constexpr size_t kMaxMessages = 32;
+  static constexpr size_t kMaxMessages = 64;
   static constexpr size_t kMaxHeader = 32;
 
   explicit ReplyBatch(Stream& stream);
 
+  // No room for another message until flushSome() has sent everything.
+  bool full() const { return messages_ == kMaxMessages; }
+  size_t room() const { return kMaxMessages - messages_; }
+  bool empty() const { return iov_.empty(); }
+
   // Queues one reply: `header` (copied) then `payload` (not copied: it must
-  // stay valid until the flush).  Flushes first if the batch is full.
+  // stay valid until the batch is sent).  Requires !full().
   void add(const uint8_t* header, size_t headerLen, const uint8_t* payload = nullptr, size_t payloadLen = 0);
-  // Queues a reply whose body the batch keeps until the flush.
+  // Queues a reply whose body the batch keeps until it is sent.
   void add(const uint8_t* header, size_t headerLen, std::vector<uint8_t> body);
-  // Runs `fn` once the batch holding what was queued so far has been sent.
+  // Runs `fn` once everything queued so far has been sent (or the stream failed).
   void afterFlush(std::function<void()> fn);
 
-  // Sends everything queued; false if the stream failed (the callbacks
-  // still run).
-  bool flush();
+  // Writes as much as the descriptor takes now.  kOk: all sent; kAgain:
+  // some left (wait for POLLOUT); kClosed: the stream failed and everything
+  // queued was dropped.
+  IoStatus flushSome();
+  // Blocking: sends everything (used when the connection ends).
+  bool flushAll();
 
  private:
+  void finish();
+
   Stream& s_;
   std::vector<struct iovec> iov_;
+  size_t sent_ = 0;  // iovecs already written completely
   std::vector<std::array<uint8_t, kMaxHeader>> headers_;  // capacity fixed: iovecs point in
   size_t messages_ = 0;
   std::deque<std::vector<uint8_t>> bodies_;

@@ -1,13 +1,29 @@
 #include "frontend/nbd/stream.h"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 
 namespace nbdcage::nbd {
+
+namespace {
+// Blocking helpers must work after setNonBlocking too (a final error
+// reply): wait for the descriptor instead of failing with EAGAIN.
+bool waitFor(int fd, short events) {
+  struct pollfd p = {fd, events, 0};
+  int r;
+  do {
+    r = poll(&p, 1, -1);
+  } while (r < 0 && errno == EINTR);
+  return r > 0;
+}
+}  // namespace
 
 bool Stream::readExact(void* buf, size_t n) {
   if (n == 0) return true;  // buf may be null (an empty option payload)
@@ -24,6 +40,7 @@ bool Stream::readExact(void* buf, size_t n) {
   while (end_ < n) {
     ssize_t r = read(in_, buffer_ + end_, kBufferSize - end_);
     if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && errno == EAGAIN && waitFor(in_, POLLIN)) continue;
     if (r <= 0) return false;
     end_ += static_cast<size_t>(r);
   }
@@ -36,6 +53,7 @@ bool Stream::readRaw(uint8_t* p, size_t n) {
   while (n > 0) {
     ssize_t r = read(in_, p, n);
     if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && errno == EAGAIN && waitFor(in_, POLLIN)) continue;
     if (r <= 0) return false;
     p += r;
     n -= static_cast<size_t>(r);
@@ -54,20 +72,22 @@ bool Stream::discard(uint64_t n) {
 }
 
 bool Stream::writeAll(struct iovec* iov, int count) {
-  std::lock_guard lock(writeLock_);
   while (count > 0) {
-    ssize_t w = writev(out_, iov, count);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) return false;
-    auto done = static_cast<size_t>(w);
-    while (count > 0 && done >= iov->iov_len) {
-      done -= iov->iov_len;
+    size_t written;
+    IoStatus st = writeSome(iov, count, written);
+    if (st == IoStatus::kClosed) return false;
+    if (st == IoStatus::kAgain) {
+      if (!waitFor(out_, POLLOUT)) return false;
+      continue;
+    }
+    while (count > 0 && written >= iov->iov_len) {
+      written -= iov->iov_len;
       ++iov;
       --count;
     }
     if (count > 0) {
-      iov->iov_base = static_cast<uint8_t*>(iov->iov_base) + done;
-      iov->iov_len -= done;
+      iov->iov_base = static_cast<uint8_t*>(iov->iov_base) + written;
+      iov->iov_len -= written;
     }
   }
   return true;
@@ -76,6 +96,64 @@ bool Stream::writeAll(struct iovec* iov, int count) {
 bool Stream::writeAll(const void* buf, size_t n) {
   struct iovec iov = {const_cast<void*>(buf), n};
   return writeAll(&iov, 1);
+}
+
+void Stream::setNonBlocking() {
+  for (int fd : {in_, out_}) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0) fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  }
+}
+
+IoStatus Stream::fill() {
+  if (start_ == end_) start_ = end_ = 0;
+  if (end_ == kBufferSize && start_ > 0) {
+    std::memmove(buffer_, buffer_ + start_, end_ - start_);
+    end_ -= start_;
+    start_ = 0;
+  }
+  if (end_ == kBufferSize) return IoStatus::kOk;  // full: the caller consumes first
+  for (;;) {
+    ssize_t r = read(in_, buffer_ + end_, kBufferSize - end_);
+    if (r > 0) {
+      end_ += static_cast<size_t>(r);
+      return IoStatus::kOk;
+    }
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return IoStatus::kAgain;
+    return IoStatus::kClosed;
+  }
+}
+
+IoStatus Stream::readInto(uint8_t* dst, size_t n, size_t& got) {
+  got = std::min(n, end_ - start_);
+  std::memcpy(dst, buffer_ + start_, got);
+  start_ += got;
+  while (got < n) {
+    ssize_t r = read(in_, dst + got, n - got);
+    if (r > 0) {
+      got += static_cast<size_t>(r);
+      continue;
+    }
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return IoStatus::kAgain;
+    return IoStatus::kClosed;
+  }
+  return IoStatus::kOk;
+}
+
+IoStatus Stream::writeSome(const struct iovec* iov, int count, size_t& written) {
+  written = 0;
+  for (;;) {
+    ssize_t w = writev(out_, iov, std::min(count, IOV_MAX));
+    if (w >= 0) {
+      written = static_cast<size_t>(w);
+      return IoStatus::kOk;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return IoStatus::kAgain;
+    return IoStatus::kClosed;
+  }
 }
 
 void Stream::shutdown() {

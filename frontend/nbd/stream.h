@@ -1,44 +1,59 @@
-// Blocking byte stream over a connected descriptor pair (a socket is both;
-// -s mode reads fd 0 and writes fd 1).  Reads are buffered, so that a burst
-// of pipelined requests costs one read(2), not one per header; a large
-// read (a write's payload) goes straight into the caller's buffer once the
-// buffered bytes are used up.  Writes from several threads are serialised
-// by one lock so that replies never interleave mid-message.
+// Byte stream over a connected descriptor pair (a socket is both; -s mode
+// reads fd 0 and writes fd 1), with an input buffer so that a burst of
+// pipelined requests costs one read(2), not one per header.
+//
+// The handshake uses it blocking (readExact, writeAll).  Transmission
+// switches it to non-blocking and drives it from its event loop (fill,
+// readInto, writeSome): a connection never blocks on a send while it
+// should be reading, so a client that writes a lot before it reads cannot
+// deadlock it.
 #pragma once
 
 #include <sys/uio.h>
 
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 
 namespace nbdcage::nbd {
+
+enum class IoStatus { kOk, kAgain, kClosed };
 
 class Stream {
  public:
   Stream(int in, int out) : in_(in), out_(out) {}
 
-  // Reads exactly n bytes; false on EOF or error.
-  bool readExact(void* buf, size_t n);
-  // Reads and drops n bytes (a rejected write's payload); false on EOF.
+  // ---- blocking (handshake) ----
+  bool readExact(void* buf, size_t n);  // false on EOF or error
   bool discard(uint64_t n);
-  // Writes every byte of the vector, as one message; false on error.
   bool writeAll(struct iovec* iov, int count);
   bool writeAll(const void* buf, size_t n);
 
-  // Ends both directions so that a thread blocked in readExact returns.
+  // ---- non-blocking (transmission) ----
+  void setNonBlocking();
+  // Reads whatever has arrived into the buffer.
+  IoStatus fill();
+  size_t buffered() const { return end_ - start_; }
+  const uint8_t* data() const { return buffer_ + start_; }
+  void consume(size_t n) { start_ += n; }
+  // Moves up to n bytes into dst: buffered bytes first, then straight from
+  // the descriptor (a write's payload lands in shared memory with no copy
+  // through the buffer).  `got` says how many.
+  IoStatus readInto(uint8_t* dst, size_t n, size_t& got);
+  // One writev(2); `written` says how many bytes went.
+  IoStatus writeSome(const struct iovec* iov, int count, size_t& written);
+
+  // Ends both directions, so that the peer sees EOF.
   void shutdown();
 
   int inFd() const { return in_; }
+  int outFd() const { return out_; }
 
  private:
   static constexpr size_t kBufferSize = 64 * 1024;
-  // Reads straight from the descriptor; false on EOF or error.
   bool readRaw(uint8_t* p, size_t n);
 
   int in_;
   int out_;
-  std::mutex writeLock_;
   uint8_t buffer_[kBufferSize];
   size_t start_ = 0;  // unread bytes are buffer_[start_, end_)
   size_t end_ = 0;

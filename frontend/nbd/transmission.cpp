@@ -1,7 +1,10 @@
 #include "frontend/nbd/transmission.h"
 
+#include <poll.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <cstring>
-#include <thread>
 #include <vector>
 
 namespace nbdcage::nbd {
@@ -35,7 +38,11 @@ uint16_t toIpcFlags(const Request& r) {
 
 }  // namespace
 
-Transmission::Transmission(Stream& stream, Negotiated& n) : s_(stream), handle_(*n.handle), batch_(stream) {
+Transmission::Transmission(Stream& stream, Negotiated& n)
+    : s_(stream),
+      handle_(*n.handle),
+      batch_(stream),
+      onComplete_([this](const frontend::Slot& slot, int error, uint32_t extents) { complete(slot, error, extents); }) {
   const auto& info = handle_.info();
   limits_.size = info.size;
   limits_.txFlags = n.transmissionFlags;
@@ -46,95 +53,226 @@ Transmission::Transmission(Stream& stream, Negotiated& n) : s_(stream), handle_(
 }
 
 void Transmission::run() {
-  std::thread completer([this] {
-    handle_.serveCompletions(
-        [this](const frontend::Slot& slot, int error, uint32_t extents) { complete(slot, error, extents); },
-        [this] { batch_.flush(); });
-    // A broken host ends the connection: unblock the reader.
-    if (handle_.broken()) s_.shutdown();
-  });
-  uint8_t hdr[kRequestSize];
-  while (s_.readExact(hdr, sizeof hdr)) {
-    Request r = decodeRequest(hdr);
-    if (r.magic != kRequestMagic) break;  // the stream is lost: hard disconnect
-    if (r.type == kCmdDisc) break;        // soft: finish what is in flight
-    if (!serveRequest(r)) break;
-  }
-  handle_.waitIdle();
-  handle_.stop();
-  completer.join();
-}
-
-bool Transmission::serveRequest(const Request& r) {
-  int err = checkRequest(r, limits_);
-  if (err != 0) {
-    if (r.type == kCmdWrite && !s_.discard(r.length)) return false;
-    return replyNow([&](ReplyBatch& b) { queueError(b, r.cookie, r.type, err); });
-  }
-  const auto& info = handle_.info();
-  uint16_t f = toIpcFlags(r);
-  switch (r.type) {
-    case kCmdRead: return submit(r, ipc::Op::kRead, r.length, r.length, f);
-    case kCmdWrite: return submit(r, ipc::Op::kWrite, r.length, r.length, f);
-    case kCmdFlush: return submit(r, ipc::Op::kFlush, 0, 0, f);
-    case kCmdTrim: return submit(r, ipc::Op::kTrim, 0, r.length, f);
-    case kCmdWriteZeroes: return submit(r, ipc::Op::kZero, 0, r.length, f);
-    case kCmdCache:
-      // Some clients send CACHE unadvertised; doing nothing is correct.
-      if (!info.canCache) return replyNow([&](ReplyBatch& b) { queueOk(b, r.cookie); });
-      return submit(r, ipc::Op::kCache, 0, r.length, f);
-    case kCmdBlockStatus:
-      if (!info.canExtents) {
-        Pending p{r.cookie, r.type, r.flags, r.offset, r.length};
-        ipc::ExtentEntry all{r.length, 0, 0};  // everything is data
-        return replyNow(
-            [&](ReplyBatch& b) { queueBlockStatus(b, p, reinterpret_cast<const uint8_t*>(&all), 1); });
+  s_.setNonBlocking();
+  for (;;) {
+    // Completions first: they free tags and buffers for new requests.
+    if (!outputDead_) handle_.drainCompletions(onComplete_, batch_.room());
+    if (handle_.broken() && in_ != In::kClosed) endInput();  // the host is gone: so is this connection
+    if (in_ != In::kClosed && inputReady_) readInput();
+    if (!batch_.empty() && !outputBlocked_) {
+      IoStatus st = batch_.flushSome();
+      if (st == IoStatus::kAgain) outputBlocked_ = true;
+      if (st == IoStatus::kClosed) {
+        outputDead_ = true;
+        endInput();
       }
-      return submit(r, ipc::Op::kExtents, kExtentsBuffer, r.length, f);
+    }
+    if (outputDead_) handle_.drainCompletions([this](const frontend::Slot& slot, int, uint32_t) { handle_.release(slot); },
+                                              ipc::kRingEntries);
+    if (in_ == In::kClosed && handle_.busyTags() == 0 && batch_.empty()) return;
+    if (!waitForEvents()) return;
   }
-  return replyNow([&](ReplyBatch& b) { queueError(b, r.cookie, r.type, EINVAL); });
 }
 
-bool Transmission::submit(const Request& r, ipc::Op op, uint32_t bufLen, uint32_t count, uint16_t ipcFlags) {
+bool Transmission::waitForEvents() {
+  struct pollfd fds[4];
+  int n = 0;
+  short io = 0;
+  if (in_ != In::kClosed && !waitingForSlot_ && !batch_.full()) io |= POLLIN;
+  if (!batch_.empty() && outputBlocked_) io |= POLLOUT;
+  int inIdx = -1, outIdx = -1;
+  if (s_.inFd() == s_.outFd()) {
+    if (io) { fds[n] = {s_.inFd(), io, 0}; inIdx = outIdx = n++; }
+  } else {
+    if (io & POLLIN) { fds[n] = {s_.inFd(), POLLIN, 0}; inIdx = n++; }
+    if (io & POLLOUT) { fds[n] = {s_.outFd(), POLLOUT, 0}; outIdx = n++; }
+  }
+  // Wait for completions only while there is room to reply to them.
+  bool armed = handle_.busyTags() > 0 && !handle_.broken() && !batch_.full();
+  if (armed && !handle_.armDoorbell()) return true;  // completions already waiting
+  int bellIdx = -1, deathIdx = -1;
+  if (armed) { fds[n] = {handle_.doorbellFd(), POLLIN, 0}; bellIdx = n++; }
+  if (!handle_.broken()) { fds[n] = {handle_.hostDeathFd(), POLLIN, 0}; deathIdx = n++; }
+  if (n == 0) return false;
+  int r;
+  do {
+    r = poll(fds, n, -1);
+  } while (r < 0 && errno == EINTR);
+  if (armed) handle_.disarmDoorbell();
+  if (r < 0) return false;
+  if (inIdx >= 0 && (fds[inIdx].revents & (POLLIN | POLLHUP | POLLERR))) inputReady_ = true;
+  if (outIdx >= 0 && (fds[outIdx].revents & (POLLOUT | POLLHUP | POLLERR))) outputBlocked_ = false;
+  if (bellIdx >= 0 && (fds[bellIdx].revents & POLLIN)) handle_.clearDoorbell();
+  if (deathIdx >= 0 && fds[deathIdx].revents) handle_.hostDied(onComplete_);
+  return true;
+}
+
+// Parses and starts as many requests as the input, the free tags and the
+// reply batch allow.
+void Transmission::readInput() {
+  while (in_ != In::kClosed && !batch_.full()) {
+    if (in_ == In::kPayload) {
+      if (!continuePayload()) return;
+      continue;
+    }
+    if (in_ == In::kDiscard) {
+      if (!continueDiscard()) return;
+      continue;
+    }
+    if (s_.buffered() < kRequestSize) {
+      IoStatus st = s_.fill();
+      if (st == IoStatus::kAgain) {
+        inputReady_ = false;
+        return;
+      }
+      if (st == IoStatus::kClosed) {
+        endInput();
+        return;
+      }
+      if (s_.buffered() < kRequestSize) continue;
+    }
+    Request r = decodeRequest(s_.data());
+    if (r.magic != kRequestMagic || r.type == kCmdDisc) {
+      endInput();  // bad magic: the stream is lost (hard); DISC: soft
+      return;
+    }
+    waitingForSlot_ = !startRequest(r);
+    if (waitingForSlot_) return;  // the header stays buffered until a tag is free
+  }
+}
+
+bool Transmission::startRequest(const Request& r) {
+  int err = checkRequest(r, limits_);
+  const auto& info = handle_.info();
+  if (err == 0 && r.type == kCmdCache && !info.canCache) {
+    s_.consume(kRequestSize);
+    queueOk(r.cookie);  // some clients send CACHE unadvertised: doing nothing is right
+    return true;
+  }
+  if (err == 0 && r.type == kCmdBlockStatus && !info.canExtents) {
+    s_.consume(kRequestSize);
+    Pending p{r.cookie, r.type, r.flags, r.offset, r.length};
+    ipc::ExtentEntry all{r.length, 0, 0};  // everything is data
+    queueBlockStatus(p, reinterpret_cast<const uint8_t*>(&all), 1);
+    return true;
+  }
+  if (err != 0) {
+    s_.consume(kRequestSize);
+    queueError(r.cookie, r.type, err);
+    if (r.type == kCmdWrite && r.length > 0) {
+      discardLeft_ = r.length;  // the payload follows even when rejected
+      in_ = In::kDiscard;
+    }
+    return true;
+  }
+  uint32_t bufLen = r.type == kCmdRead || r.type == kCmdWrite ? r.length
+                    : r.type == kCmdBlockStatus              ? kExtentsBuffer
+                                                              : 0;
   auto slot = handle_.reserve(bufLen);
   if (!slot) {
-    // The host broke: a write's payload is still on the wire.
-    if (r.type == kCmdWrite) s_.discard(r.length);
-    replyNow([&](ReplyBatch& b) { queueError(b, r.cookie, r.type, EIO); });
-    return false;
+    if (!handle_.broken()) return false;
+    s_.consume(kRequestSize);
+    queueError(r.cookie, r.type, EIO);
+    endInput();
+    return true;
   }
-  pending_[slot->tag] = Pending{r.cookie, r.type, r.flags, r.offset, count};
-  if (r.type == kCmdWrite && !s_.readExact(slot->buf, r.length)) {
-    handle_.release(*slot);
-    return false;  // the client went away mid-payload
-  }
-  if (!handle_.submit(*slot, op, ipcFlags, r.offset, count)) {
-    handle_.release(*slot);
-    return replyNow([&](ReplyBatch& b) { queueError(b, r.cookie, r.type, EIO); });
+  s_.consume(kRequestSize);
+  pending_[slot->tag] = Pending{r.cookie, r.type, r.flags, r.offset, r.length};
+  uint16_t f = toIpcFlags(r);
+  switch (r.type) {
+    case kCmdRead: submit(r, *slot, ipc::Op::kRead, r.length, f); break;
+    case kCmdWrite:
+      payloadReq_ = r;
+      payloadSlot_ = slot;
+      payloadGot_ = 0;
+      in_ = In::kPayload;
+      break;
+    case kCmdFlush: submit(r, *slot, ipc::Op::kFlush, 0, f); break;
+    case kCmdTrim: submit(r, *slot, ipc::Op::kTrim, r.length, f); break;
+    case kCmdWriteZeroes: submit(r, *slot, ipc::Op::kZero, r.length, f); break;
+    case kCmdCache: submit(r, *slot, ipc::Op::kCache, r.length, f); break;
+    case kCmdBlockStatus: submit(r, *slot, ipc::Op::kExtents, r.length, f); break;
   }
   return true;
+}
+
+bool Transmission::continuePayload() {
+  size_t got;
+  IoStatus st = s_.readInto(payloadSlot_->buf + payloadGot_, payloadReq_.length - payloadGot_, got);
+  payloadGot_ += static_cast<uint32_t>(got);
+  if (st == IoStatus::kClosed) {
+    endInput();  // the client went away mid-payload
+    return false;
+  }
+  if (payloadGot_ < payloadReq_.length) {
+    inputReady_ = false;
+    return false;
+  }
+  in_ = In::kHeader;
+  auto slot = *payloadSlot_;
+  payloadSlot_.reset();
+  submit(payloadReq_, slot, ipc::Op::kWrite, payloadReq_.length, toIpcFlags(payloadReq_));
+  return true;
+}
+
+bool Transmission::continueDiscard() {
+  if (s_.buffered() == 0) {
+    IoStatus st = s_.fill();
+    if (st == IoStatus::kAgain) {
+      inputReady_ = false;
+      return false;
+    }
+    if (st == IoStatus::kClosed) {
+      endInput();
+      return false;
+    }
+  }
+  size_t n = static_cast<size_t>(std::min<uint64_t>(discardLeft_, s_.buffered()));
+  s_.consume(n);
+  discardLeft_ -= n;
+  if (discardLeft_ == 0) in_ = In::kHeader;
+  return true;
+}
+
+void Transmission::submit(const Request& r, const frontend::Slot& slot, ipc::Op op, uint32_t count,
+                          uint16_t ipcFlags) {
+  if (!handle_.submit(slot, op, ipcFlags, r.offset, count)) {
+    handle_.release(slot);
+    queueError(r.cookie, r.type, EIO);
+  }
+}
+
+// No more requests will be read: the client closed, sent DISC, broke the
+// protocol, or the host died.  What is in flight still gets its reply.
+void Transmission::endInput() {
+  if (payloadSlot_) {
+    handle_.release(*payloadSlot_);
+    payloadSlot_.reset();
+  }
+  in_ = In::kClosed;
+  waitingForSlot_ = false;
 }
 
 void Transmission::complete(const frontend::Slot& slot, int error, uint32_t extents) {
   const Pending& p = pending_[slot.tag];
   if (error != 0)
-    queueError(batch_, p.cookie, p.type, error);
+    queueError(p.cookie, p.type, error);
   else if (p.type == kCmdRead)
     queueRead(p, slot.buf);
   else if (p.type == kCmdBlockStatus)
-    queueBlockStatus(batch_, p, slot.buf, extents);
+    queueBlockStatus(p, slot.buf, extents);
   else
-    queueOk(batch_, p.cookie);
+    queueOk(p.cookie);
   // The slot (and the read data in it) is reused only once the reply left.
   batch_.afterFlush([this, slot] { handle_.release(slot); });
 }
 
-void Transmission::queueOk(ReplyBatch& out, uint64_t cookie) {
+void Transmission::queueOk(uint64_t cookie) {
   auto reply = encodeSimpleReply(0, cookie);
-  out.add(reply.data(), reply.size());
+  batch_.add(reply.data(), reply.size());
 }
 
-void Transmission::queueError(ReplyBatch& out, uint64_t cookie, uint16_t type, int err) {
+void Transmission::queueError(uint64_t cookie, uint16_t type, int err) {
   uint32_t nbdErr = toNbdError(err);
   // With structured replies, a READ or BLOCK_STATUS must never get a simple
   // reply; other commands may.
@@ -143,11 +281,11 @@ void Transmission::queueError(ReplyBatch& out, uint64_t cookie, uint16_t type, i
     encodeChunkHeader(b, kChunkFlagDone, kChunkError, cookie, 6);
     putU32(b + kChunkHeaderSize, nbdErr);
     putU16(b + kChunkHeaderSize + 4, 0);
-    out.add(b, sizeof b);
+    batch_.add(b, sizeof b);
     return;
   }
   auto reply = encodeSimpleReply(nbdErr, cookie);
-  out.add(reply.data(), reply.size());
+  batch_.add(reply.data(), reply.size());
 }
 
 void Transmission::queueRead(const Pending& p, const uint8_t* data) {
@@ -170,7 +308,7 @@ void Transmission::queueRead(const Pending& p, const uint8_t* data) {
   batch_.add(b, sizeof b, data, p.length);
 }
 
-void Transmission::queueBlockStatus(ReplyBatch& out, const Pending& p, const uint8_t* entries, uint32_t count) {
+void Transmission::queueBlockStatus(const Pending& p, const uint8_t* entries, uint32_t count) {
   // Turn the host's extents into NBD descriptors: lengths clipped to what
   // is left of the request, stopping once it is covered (or after one with
   // REQ_ONE).  An empty or zero-length answer is a broken host: EIO.
@@ -180,7 +318,7 @@ void Transmission::queueBlockStatus(ReplyBatch& out, const Pending& p, const uin
   for (uint32_t i = 0; i < count && left > 0; ++i) {
     ipc::ExtentEntry e;
     std::memcpy(&e, entries + i * sizeof e, sizeof e);
-    if (e.length == 0) return queueError(out, p.cookie, p.type, EIO);
+    if (e.length == 0) return queueError(p.cookie, p.type, EIO);
     uint32_t len = static_cast<uint32_t>(std::min<uint64_t>(e.length, left));
     uint8_t d[8];
     putU32(d, len);
@@ -189,18 +327,10 @@ void Transmission::queueBlockStatus(ReplyBatch& out, const Pending& p, const uin
     left -= len;
     if (p.flags & kCmdFlagReqOne) break;
   }
-  if (body.size() == 4) return queueError(out, p.cookie, p.type, EIO);
+  if (body.size() == 4) return queueError(p.cookie, p.type, EIO);
   uint8_t hdr[kChunkHeaderSize];
   encodeChunkHeader(hdr, kChunkFlagDone, kChunkBlockStatus, p.cookie, static_cast<uint32_t>(body.size()));
-  out.add(hdr, sizeof hdr, std::move(body));
-}
-
-// The reader thread's own replies (validation errors, unsupported
-// extents, a host that broke) go out at once through a batch of one.
-bool Transmission::replyNow(const std::function<void(ReplyBatch&)>& fill) {
-  ReplyBatch one(s_);
-  fill(one);
-  return one.flush();
+  batch_.add(hdr, sizeof hdr, std::move(body));
 }
 
 }  // namespace nbdcage::nbd

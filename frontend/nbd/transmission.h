@@ -1,17 +1,19 @@
-// The transmission phase of one connection.
+// The transmission phase of one connection: one thread, one event loop.
 //
-//   client --requests--> reader thread --submit ring--> plugin host
-//   client <--replies--- completer thread <--complete ring--
+//   client --requests--> [parse, validate, reserve] --submit ring--> plugin host
+//   client <--replies--- [reply batch]  <--complete ring-- plugin host
 //
-// The reader validates each request, reserves a tag and buffer, receives a
-// write's payload straight into the shared buffer, and submits.  The
-// completer sends each reply as its completion arrives (out of order), a
-// read's data straight from the shared buffer.  Both write through the
-// stream's single write lock.
+// poll() waits on the socket (readable while we can take requests,
+// writable while replies are queued), the completion doorbell and the
+// host's pidfd.  A write's payload is received straight into its shared
+// buffer; a read's data is sent straight from it; replies go out in
+// batches, in completion order.  Nothing here ever blocks on one
+// direction while the other could make progress.
 #pragma once
 
 #include <array>
 #include <functional>
+#include <optional>
 
 #include "frontend/host/remote-handle.h"
 #include "frontend/nbd/handshake.h"
@@ -38,20 +40,38 @@ class Transmission {
     uint32_t length;  // as requested (block status: the clamped length)
   };
 
-  bool serveRequest(const Request& r);  // false: end the connection
-  bool submit(const Request& r, ipc::Op op, uint32_t bufLen, uint32_t count, uint16_t ipcFlags);
+  bool waitForEvents();  // false: nothing can ever happen again
+  void readInput();
+  bool startRequest(const Request& r);  // false: no slot free yet, retry later
+  bool continuePayload();               // false: more bytes needed
+  bool continueDiscard();
+  void submit(const Request& r, const frontend::Slot& slot, ipc::Op op, uint32_t count, uint16_t ipcFlags);
+  void endInput();
+
   void complete(const frontend::Slot& slot, int error, uint32_t extents);
-  void queueError(ReplyBatch& out, uint64_t cookie, uint16_t type, int err);
-  void queueOk(ReplyBatch& out, uint64_t cookie);
+  void queueError(uint64_t cookie, uint16_t type, int err);
+  void queueOk(uint64_t cookie);
   void queueRead(const Pending& p, const uint8_t* data);
-  void queueBlockStatus(ReplyBatch& out, const Pending& p, const uint8_t* entries, uint32_t count);
-  bool replyNow(const std::function<void(ReplyBatch&)>& fill);
+  void queueBlockStatus(const Pending& p, const uint8_t* entries, uint32_t count);
+
+  enum class In { kHeader, kPayload, kDiscard, kClosed };
 
   Stream& s_;
   frontend::RemoteHandle& handle_;
   ExportLimits limits_;
   std::array<Pending, ipc::kRingEntries> pending_{};
-  ReplyBatch batch_;  // the completer thread's
+  ReplyBatch batch_;
+  frontend::RemoteHandle::CompletionFn onComplete_;
+
+  In in_ = In::kHeader;
+  bool inputReady_ = true;    // poll said readable (or we have not asked yet)
+  bool outputBlocked_ = false;  // writev said EAGAIN; wait for POLLOUT
+  bool outputDead_ = false;     // the client stopped reading for good
+  bool waitingForSlot_ = false;
+  Request payloadReq_{};                  // the write whose payload is arriving
+  std::optional<frontend::Slot> payloadSlot_;
+  uint32_t payloadGot_ = 0;
+  uint64_t discardLeft_ = 0;
 };
 
 }  // namespace nbdcage::nbd

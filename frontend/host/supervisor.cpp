@@ -235,7 +235,24 @@ void Supervisor::stopHost() {
   host_ = nullptr;
 }
 
-int Supervisor::hostPid() const { return host_ && !host_->dead ? host_->child.id() : 0; }
+// Runs `call(host)` on the loop thread (starting a host if none runs) and
+// waits for it.  Any failure becomes nullopt with `failure` saying why.
+template <typename T, typename Call>
+kj::Maybe<T> Supervisor::callHost(std::string& failure, Call&& call) {
+  return executor_->executeSync([&]() -> kj::Promise<kj::Maybe<T>> {
+    Host* host;
+    try {
+      host = &ensureHost();
+    } catch (const std::exception& e) {
+      failure = e.what();
+      return kj::Maybe<T>(nullptr);
+    }
+    return call(host).catch_([&failure](kj::Exception&& e) -> kj::Maybe<T> {
+      failure = e.getType() == kj::Exception::Type::DISCONNECTED ? "the plugin host died" : e.getDescription().cStr();
+      return nullptr;
+    });
+  });
+}
 
 kj::Own<RemoteHandle> Supervisor::open(const std::string& exportName, bool readonly) {
   auto rings = RingResources::create(RemoteHandle::kDataAreaSize);
@@ -245,14 +262,7 @@ kj::Own<RemoteHandle> Supervisor::open(const std::string& exportName, bool reado
     kj::AutoCloseFd death;
   };
   std::string failure;
-  auto opened = executor_->executeSync([&]() -> kj::Promise<kj::Maybe<Opened>> {
-    Host* host;
-    try {
-      host = &ensureHost();
-    } catch (const std::exception& e) {
-      failure = e.what();
-      return kj::Maybe<Opened>(nullptr);
-    }
+  auto opened = callHost<Opened>(failure, [&](Host* host) {
     auto req = host->client.openRequest();
     req.setExportName(exportName);
     req.setReadonly(readonly || config_.readonly);
@@ -277,11 +287,6 @@ kj::Own<RemoteHandle> Supervisor::open(const std::string& exportName, bool reado
             failure = e.what();
             return nullptr;
           }
-        })
-        .catch_([&failure](kj::Exception&& e) -> kj::Maybe<Opened> {
-          failure = e.getType() == kj::Exception::Type::DISCONNECTED ? "the plugin host died"
-                                                                      : e.getDescription().cStr();
-          return nullptr;
         });
   });
   KJ_IF_MAYBE(o, opened) {
@@ -312,14 +317,7 @@ kj::Promise<void> Supervisor::closeHandle(uint64_t id) {
 std::vector<std::pair<std::string, std::string>> Supervisor::listExports(bool readonly) {
   using List = std::vector<std::pair<std::string, std::string>>;
   std::string failure;
-  auto result = executor_->executeSync([&]() -> kj::Promise<kj::Maybe<List>> {
-    Host* host;
-    try {
-      host = &ensureHost();
-    } catch (const std::exception& e) {
-      failure = e.what();
-      return kj::Maybe<List>(nullptr);
-    }
+  auto result = callHost<List>(failure, [&](Host* host) {
     auto req = host->client.listExportsRequest();
     req.setReadonly(readonly || config_.readonly);
     return req.send()
@@ -338,11 +336,6 @@ std::vector<std::pair<std::string, std::string>> Supervisor::listExports(bool re
             out.emplace_back(e.getName().cStr(), e.getDescription().cStr());
           }
           return kj::mv(out);
-        })
-        .catch_([&failure](kj::Exception&& e) -> kj::Maybe<List> {
-          failure = e.getType() == kj::Exception::Type::DISCONNECTED ? "the plugin host died"
-                                                                      : e.getDescription().cStr();
-          return nullptr;
         });
   });
   KJ_IF_MAYBE(list, result) { return kj::mv(*list); }

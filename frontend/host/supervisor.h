@@ -55,13 +55,12 @@ class Supervisor {
   // reaps it.
   void stopHost();
 
-  // The pid of the running host, or 0 (tests use it through -v logs).
-  int hostPid() const;
-
  private:
   struct Host;
 
   Host& ensureHost();  // loop thread
+  template <typename T, typename Call>
+  kj::Maybe<T> callHost(std::string& failure, Call&& call);  // any other thread
   kj::Own<Host> spawnHost();
   void watchHost(Host& host);
   kj::Promise<void> closeHandle(uint64_t id);

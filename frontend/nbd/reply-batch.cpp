@@ -52,10 +52,4 @@ IoStatus ReplyBatch::flushSome() {
   return IoStatus::kOk;
 }
 
-bool ReplyBatch::flushAll() {
-  bool ok = s_.writeAll(iov_.data() + sent_, static_cast<int>(iov_.size() - sent_));
-  finish();
-  return ok;
-}
-
 }  // namespace nbdcage::nbd

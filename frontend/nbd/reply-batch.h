@@ -41,8 +41,6 @@ class ReplyBatch {
   // some left (wait for POLLOUT); kClosed: the stream failed and everything
   // queued was dropped.
   IoStatus flushSome();
-  // Blocking: sends everything (used when the connection ends).
-  bool flushAll();
 
  private:
   void finish();

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -154,11 +153,6 @@ IoStatus Stream::writeSome(const struct iovec* iov, int count, size_t& written) 
     if (errno == EAGAIN || errno == EWOULDBLOCK) return IoStatus::kAgain;
     return IoStatus::kClosed;
   }
-}
-
-void Stream::shutdown() {
-  ::shutdown(in_, SHUT_RDWR);
-  if (out_ != in_) ::shutdown(out_, SHUT_RDWR);
 }
 
 }  // namespace nbdcage::nbd

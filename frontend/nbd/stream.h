@@ -42,9 +42,6 @@ class Stream {
   // One writev(2); `written` says how many bytes went.
   IoStatus writeSome(const struct iovec* iov, int count, size_t& written);
 
-  // Ends both directions, so that the peer sees EOF.
-  void shutdown();
-
   int inFd() const { return in_; }
   int outFd() const { return out_; }
 

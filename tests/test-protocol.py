@@ -547,6 +547,39 @@ def pipelined_requests_then_disc(sock):
 
 
 @check
+def whole_disk_write_then_read_in_one_request(sock):
+    # A reply far larger than the socket buffer leaves in many pieces.
+    data = os.urandom(SIZE)
+    c = Conn(sock)
+    c.greeting()
+    c.go(sr=False)
+    c.request(1, 0, SIZE, payload=data, cookie=1)
+    assert c.simple_reply() == (0, 1)
+    c.request(0, 0, SIZE, cookie=2)
+    assert c.simple_reply() == (0, 2)
+    assert c.recv(SIZE) == data
+    c2 = Conn(sock)
+    c2.greeting()
+    c2.go()
+    c2.request(0, 0, SIZE, flags=4, cookie=3)  # DF: exactly one data chunk
+    flags, typ, cookie, payload = c2.chunk()
+    assert flags & 1 and typ == 1 and cookie == 3 and payload[8:] == data
+
+
+@check
+def many_writes_sent_before_any_reply_is_read(sock):
+    c = Conn(sock)
+    c.greeting()
+    c.go(sr=False)
+    block = b"w" * 65536
+    reqs = b"".join(struct.pack(">IHHQQI", REQ_MAGIC, 0, 1, i, (i % 16) * 65536, 65536) + block
+                    for i in range(300))
+    c.s.sendall(reqs)  # 19 MiB before reading a single reply
+    cookies = sorted(c.simple_reply()[1] for _ in range(300))
+    assert cookies == list(range(300))
+
+
+@check
 def bad_request_magic_hangs_up(sock):
     c = Conn(sock)
     c.greeting()

@@ -19,16 +19,26 @@ namespace {
 // close() or drops the capability, whichever comes first.
 class HandleImpl final : public schema::Handle::Server {
  public:
-  explicit HandleImpl(kj::Own<HandleServer> server) : server_(kj::mv(server)) {}
+  // `gate`: released once the plugin handle is closed (serialized
+  // connections), or null.
+  HandleImpl(kj::Own<HandleServer> server, ConnectionGate* gate) : server_(kj::mv(server)), gate_(gate) {}
+  ~HandleImpl() { closeHandle(); }
 
  protected:
   kj::Promise<void> close(CloseContext) override {
-    server_ = nullptr;
+    closeHandle();
     return kj::READY_NOW;
   }
 
  private:
+  void closeHandle() {
+    server_ = nullptr;
+    if (gate_) gate_->release();
+    gate_ = nullptr;
+  }
+
   kj::Own<HandleServer> server_;
+  ConnectionGate* gate_;
 };
 
 kj::AutoCloseFd dupFd(kj::Maybe<int> fd, const char* what) {
@@ -112,7 +122,9 @@ kj::Promise<void> HostServer::open(OpenContext context) {
 
     auto paf = kj::newPromiseAndCrossThreadFulfiller<Opened>();
     auto fulfiller = std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<Opened>>>(kj::mv(paf.fulfiller));
-    std::thread([this, exportName, readonly, fulfiller]() {
+    ConnectionGate* gate = plugin_.threadModel() == NBDKIT_THREAD_MODEL_SERIALIZE_CONNECTIONS ? &gate_ : nullptr;
+    std::thread([this, exportName, readonly, fulfiller, gate]() {
+      if (gate) gate->acquire();
       setThreadExportName(exportName.c_str());
       Opened o;
       o.handle = plugin_.open(readonly);
@@ -127,16 +139,18 @@ kj::Promise<void> HostServer::open(OpenContext context) {
       }
       setThreadExportName(nullptr);
       if (!failure.empty()) {
+        if (gate) gate->release();
         (*fulfiller)->reject(KJ_EXCEPTION(FAILED, failure));
       } else if ((*fulfiller)->isWaiting()) {
         (*fulfiller)->fulfill(kj::mv(o));
       } else {
         plugin_.close(o.handle);  // the frontend gave up meanwhile
+        if (gate) gate->release();
       }
     }).detach();
 
-    return paf.promise.then([this, context, exportName, region = kj::mv(region), submitBell = kj::mv(submitBell),
-                             completeBell = kj::mv(completeBell)](Opened o) mutable {
+    return paf.promise.then([this, context, exportName, gate, region = kj::mv(region),
+                             submitBell = kj::mv(submitBell), completeBell = kj::mv(completeBell)](Opened o) mutable {
       const ExportAnswers& a = o.answers;
       int model = plugin_.threadModel();
       unsigned workers = model >= NBDKIT_THREAD_MODEL_PARALLEL ? options_.threads : 1;
@@ -144,7 +158,7 @@ kj::Promise<void> HostServer::open(OpenContext context) {
       auto server = kj::heap<HandleServer>(plugin_, o.handle, a, exportName, kj::mv(*region), kj::mv(*submitBell),
                                            kj::mv(*completeBell), workers, serialize);
       auto results = context.getResults();
-      results.setHandle(kj::heap<HandleImpl>(kj::mv(server)));
+      results.setHandle(kj::heap<HandleImpl>(kj::mv(server), gate));
       fillExport(results.initExport(), a);
     });
   });

@@ -2,6 +2,7 @@
 // host's single event-loop thread.
 #pragma once
 
+#include <condition_variable>
 #include <mutex>
 
 #include "host.capnp.h"
@@ -12,6 +13,27 @@ namespace nbdcage::host {
 struct HostOptions {
   bool readonly = false;
   unsigned threads = 16;  // workers per handle for PARALLEL plugins
+};
+
+// SERIALIZE_CONNECTIONS: one plugin handle open at a time; a second
+// connection's open waits until the first handle is closed.
+class ConnectionGate {
+ public:
+  void acquire() {
+    std::unique_lock lock(lock_);
+    free_.wait(lock, [this] { return !busy_; });
+    busy_ = true;
+  }
+  void release() {
+    std::lock_guard lock(lock_);
+    busy_ = false;
+    free_.notify_one();
+  }
+
+ private:
+  std::mutex lock_;
+  std::condition_variable free_;
+  bool busy_ = false;
 };
 
 class HostServer final : public ipc::schema::PluginHost::Server {
@@ -29,6 +51,7 @@ class HostServer final : public ipc::schema::PluginHost::Server {
   Plugin& plugin_;
   HostOptions options_;
   std::mutex serializeAll_;
+  ConnectionGate gate_;
 };
 
 }  // namespace nbdcage::host

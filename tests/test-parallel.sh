@@ -34,4 +34,15 @@ echo "parallel: $p at once"
 s=$(run serialize_requests)
 echo "serialize_requests: $s at once"
 [ "$s" -eq 1 ] || fail "a serialize_requests plugin ran $s requests at once"
+
+# SERIALIZE_CONNECTIONS: a second connection waits until the first one's
+# handle is closed; both are served.
+rm -rf "$tmp/open"; mkdir "$tmp/open"; : > "$tmp/handles"
+"$NBDCAGE" -U - "$eval_plugin" get_size='echo 1048576' thread_model='echo serialize_connections' \
+  open="mkdir $tmp/open/h\$\$; ls \"$tmp/open\" | wc -l >> $tmp/handles; echo h\$\$" \
+  close="rmdir $tmp/open/\$2" pread='head -c $3 /dev/zero' \
+  --run "for i in 1 2 3; do nbdsh -u \"\$uri\" -c 'import time; h.pread(512, 0); time.sleep(0.3)' & done; wait" \
+  || fail "serialized connections were not all served"
+[ "$(wc -l < "$tmp/handles")" -eq 3 ] || fail "expected 3 handles, saw $(wc -l < "$tmp/handles")"
+[ "$(sort -n "$tmp/handles" | tail -1)" -eq 1 ] || fail "two handles were open at once"
 echo PASS

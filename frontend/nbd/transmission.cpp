@@ -75,10 +75,14 @@ void Transmission::run() {
 }
 
 bool Transmission::waitForEvents() {
+  bool canRead = in_ != In::kClosed && !waitingForSlot_ && !batch_.full();
+  // Requests already in the buffer need no poll: parse them first.
+  bool buffered = in_ == In::kHeader ? s_.buffered() >= kRequestSize : s_.buffered() > 0;
+  if (canRead && buffered) return true;
   struct pollfd fds[4];
   int n = 0;
   short io = 0;
-  if (in_ != In::kClosed && !waitingForSlot_ && !batch_.full()) io |= POLLIN;
+  if (canRead) io |= POLLIN;
   if (!batch_.empty() && outputBlocked_) io |= POLLOUT;
   int inIdx = -1, outIdx = -1;
   if (s_.inFd() == s_.outFd()) {
@@ -263,8 +267,12 @@ void Transmission::complete(const frontend::Slot& slot, int error, uint32_t exte
     queueBlockStatus(p, slot.buf, extents);
   else
     queueOk(p.cookie);
-  // The slot (and the read data in it) is reused only once the reply left.
-  batch_.afterFlush([this, slot] { handle_.release(slot); });
+  // The slot (and the read data in it) is reused only once the reply left;
+  // a request that waited for a slot may go now.
+  batch_.afterFlush([this, slot] {
+    handle_.release(slot);
+    waitingForSlot_ = false;
+  });
 }
 
 void Transmission::queueOk(uint64_t cookie) {

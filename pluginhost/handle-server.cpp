@@ -103,10 +103,11 @@ bool HandleServer::nextRequest(unsigned worker, SubmitDesc& out) {
       watching_ = watching = false;  // long quiet: sleep untimed below
     } else if (!pending && !polling_) {
       polling_ = true;
+      bool sleep = submit_.prepareToSleep();  // under the lock: it reads our head index
       lock.unlock();
-      if (submit_.prepareToSleep()) submitBell_.wait();
-      submit_.awake();
+      if (sleep) submitBell_.wait();
       lock.lock();
+      submit_.awake();
       polling_ = false;
       // Work arrived.  Make sure someone watches while it is being done.
       if (!watching_ && idleWorkers_ > 0) moreWork_.notify_one();

@@ -35,10 +35,28 @@ Listener listenUnix(const std::string& path) {
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) throw ListenError(std::string("socket: ") + strerror(errno));
   kj::AutoCloseFd owned(fd);
+  // Bind a temporary name, listen, then link the real name into place: a
+  // client that sees the socket file can connect at once (no window in
+  // which connect() is refused), and an existing file is never replaced.
+  std::string tmp = path + ".nbdcage-" + std::to_string(getpid());
+  if (tmp.size() >= sizeof addr.sun_path) tmp = path;  // no room: plain bind
+  memcpy(addr.sun_path, tmp.c_str(), tmp.size() + 1);
+  unlink(tmp.c_str());
   if (bind(fd, reinterpret_cast<struct sockaddr*>(&addr), sizeof addr) < 0)
-    throw ListenError(path + ": " + strerror(errno) +
-                      (errno == EADDRINUSE ? " (is another server using it? remove the file if not)" : ""));
-  if (::listen(fd, SOMAXCONN) < 0) throw ListenError(path + ": listen: " + strerror(errno));
+    throw ListenError(path + ": " + strerror(errno));
+  if (::listen(fd, SOMAXCONN) < 0) {
+    int err = errno;
+    unlink(tmp.c_str());
+    throw ListenError(path + ": listen: " + strerror(err));
+  }
+  if (tmp != path) {
+    int rc = link(tmp.c_str(), path.c_str());
+    int err = errno;
+    unlink(tmp.c_str());
+    if (rc < 0)
+      throw ListenError(path + ": " + strerror(err) +
+                        (err == EEXIST ? " (is another server using it? remove the file if not)" : ""));
+  }
   return Listener{kj::mv(owned), false};
 }
 

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "frontend/listen/socket-activation.h"
 #include "nbdcage-config.h"
 
 namespace po = boost::program_options;
@@ -84,6 +85,14 @@ std::string findHost() {
 }
 
 void checkConflicts(const Config& c, const po::variables_map& vm) {
+  if (c.socketActivation) {
+    // The sockets come from systemd: anything that would make others is wrong.
+    const std::pair<const char*, bool> illegal[] = {
+        {"-i", c.ipaddr.has_value()}, {"-p", c.port.has_value()}, {"-U", c.unixSocket.has_value()},
+        {"-s", c.single},             {"--run", c.run.has_value()}};
+    for (const auto& [flag, set] : illegal)
+      if (set) fail(std::string(flag) + " cannot be used with socket activation (LISTEN_FDS): systemd gives the sockets");
+  }
   int listeners = (c.unixSocket ? 1 : 0) + (c.port || c.ipaddr ? 1 : 0) + (c.single ? 1 : 0);
   if (c.unixSocket && (c.port || c.ipaddr)) fail("-U cannot be used with -p or -i: choose a Unix socket or TCP");
   if (c.single && c.run) fail("--run cannot be used with -s: the command needs a socket to connect to");
@@ -146,6 +155,7 @@ CliResult parseCommandLine(int argc, const char* const* argv) {
     if (vm.count("run")) c.run = vm["run"].as<std::string>();
     auto args = vm.count("args") ? vm["args"].as<std::vector<std::string>>() : std::vector<std::string>{};
     if (args.empty()) fail("no plugin given: try 'nbdcage memory 1G' or see 'nbdcage --help'");
+    c.socketActivation = listen::socketActivated();
     c.plugin = args[0];
     c.params.assign(args.begin() + 1, args.end());
     checkConflicts(c, vm);

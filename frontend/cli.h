@@ -28,6 +28,7 @@ struct Config {
   std::string exportName;                 // -e, used for $uri and $exportname
   unsigned threads = 16;                  // -t
   std::optional<std::string> run;         // --run CMD
+  bool socketActivation = false;          // LISTEN_PID/LISTEN_FDS name us
 };
 
 // What parseCommandLine decided.  kExit carries the status to exit with;

@@ -14,6 +14,7 @@
 
 #include "frontend/lifecycle/captive.h"
 #include "frontend/listen/listeners.h"
+#include "frontend/listen/socket-activation.h"
 #include "frontend/nbd/transmission.h"
 
 namespace nbdcage {
@@ -147,7 +148,9 @@ int serve(const Config& config, kj::AsyncIoContext& io, frontend::Supervisor& su
     } else {
       lifecycle::Endpoint ep;
       std::vector<listen::Listener> listeners;
-      if (config.unixSocket || (config.run && !config.port && !config.ipaddr)) {
+      if (config.socketActivation) {
+        listeners = listen::takeActivatedSockets();
+      } else if (config.unixSocket || (config.run && !config.port && !config.ipaddr)) {
         std::string path;
         if (!config.unixSocket || *config.unixSocket == "-") {
           privateDir = std::make_unique<listen::PrivateSocketDir>();

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <initializer_list>
 #include <thread>
 
 #include "frontend/lifecycle/captive.h"
@@ -32,7 +33,9 @@ void ConnectionSet::remove(uint64_t id) {
 
 void ConnectionSet::shutdownAll() {
   std::lock_guard lock(lock_);
-  for (auto& [id, fd] : live_) ::shutdown(fd, SHUT_RDWR);
+  // Only the reading side: a connection sees EOF, finishes what it has in
+  // flight, sends those replies, and ends; an idle one ends at once.
+  for (auto& [id, fd] : live_) ::shutdown(fd, SHUT_RD);
 }
 
 size_t ConnectionSet::size() const {
@@ -112,11 +115,20 @@ kj::Promise<void> waitUntilEmpty(kj::Timer& timer, ConnectionSet& conns, kj::Tim
   });
 }
 
-kj::Promise<int> onAnySignal(kj::UnixEventPort& port) {
-  static const int kSignals[] = {SIGINT, SIGQUIT, SIGHUP};
-  kj::Promise<int> p = port.onSignal(SIGTERM).then([](siginfo_t) { return 0; });
-  for (int sig : kSignals) p = p.exclusiveJoin(port.onSignal(sig).then([](siginfo_t) { return 0; }));
+// Resolves with 0 at the first of `signals`.
+kj::Promise<int> onSignals(kj::UnixEventPort& port, std::initializer_list<int> signals) {
+  kj::Promise<int> p = kj::NEVER_DONE;
+  for (int sig : signals) p = p.exclusiveJoin(port.onSignal(sig).then([](siginfo_t) { return 0; }));
   return p;
+}
+
+// With --run, SIGTERM and SIGINT go to the command (every time), and
+// nbdcage ends when the command does, with its status.  Never resolves.
+kj::Promise<int> forwardToCommand(kj::UnixEventPort& port, lifecycle::CaptiveCommand& cmd, int sig) {
+  return port.onSignal(sig).then([&port, &cmd, sig](siginfo_t) {
+    cmd.signal(sig);
+    return forwardToCommand(port, cmd, sig);
+  });
 }
 
 }  // namespace
@@ -124,7 +136,7 @@ kj::Promise<int> onAnySignal(kj::UnixEventPort& port) {
 int serve(const Config& config, kj::AsyncIoContext& io, frontend::Supervisor& supervisor) {
   HostExports source(supervisor);
   ConnectionSet conns;
-  kj::Promise<int> done = onAnySignal(io.unixEventPort);
+  kj::Promise<int> done = kj::NEVER_DONE;
 
   std::unique_ptr<listen::PrivateSocketDir> privateDir;
   std::vector<kj::Own<Acceptor>> acceptors;
@@ -174,7 +186,9 @@ int serve(const Config& config, kj::AsyncIoContext& io, frontend::Supervisor& su
       if (config.run) {
         captive = std::make_unique<lifecycle::CaptiveCommand>(
             lifecycle::captiveScript(ep, config.exportName, *config.run));
-        done = done.exclusiveJoin(captive->exited(io.unixEventPort));
+        done = done.exclusiveJoin(captive->exited(io.unixEventPort))
+                   .exclusiveJoin(forwardToCommand(io.unixEventPort, *captive, SIGTERM))
+                   .exclusiveJoin(forwardToCommand(io.unixEventPort, *captive, SIGINT));
       }
     }
   } catch (const listen::ListenError& e) {
@@ -185,6 +199,10 @@ int serve(const Config& config, kj::AsyncIoContext& io, frontend::Supervisor& su
     return 1;
   }
 
+  if (captive)
+    done = done.exclusiveJoin(onSignals(io.unixEventPort, {SIGQUIT, SIGHUP}));
+  else
+    done = done.exclusiveJoin(onSignals(io.unixEventPort, {SIGTERM, SIGINT, SIGQUIT, SIGHUP}));
   int status = done.wait(io.waitScope);
 
   // Orderly shutdown: stop accepting, end connections, wait for them
@@ -193,8 +211,13 @@ int serve(const Config& config, kj::AsyncIoContext& io, frontend::Supervisor& su
   if (captive) captive->signal(SIGTERM);
   conns.shutdownAll();
   auto& timer = io.provider->getTimer();
-  waitUntilEmpty(timer, conns, timer.now() + 10 * kj::SECONDS).wait(io.waitScope);
-  if (conns.size() > 0) {
+  // A second signal means: now.
+  auto again = onSignals(io.unixEventPort, {SIGTERM, SIGINT, SIGQUIT, SIGHUP}).fork();
+  bool hurry = waitUntilEmpty(timer, conns, timer.now() + 10 * kj::SECONDS)
+                   .then([] { return false; })
+                   .exclusiveJoin(again.addBranch().then([](int) { return true; }))
+                   .wait(io.waitScope);
+  if (conns.size() > 0 && !hurry) {
     // Requests stuck in the plugin: ending the host fails them with EIO.
     supervisor.stopHost();
     waitUntilEmpty(timer, conns, timer.now() + 5 * kj::SECONDS).wait(io.waitScope);

@@ -1,0 +1,48 @@
+#!/bin/sh
+# Signals: SIGTERM with an idle client still connected ends nbdcage
+# promptly (it does not wait on the idle client); a request in flight is
+# answered before nbdcage exits; with --run, SIGTERM and SIGINT go to the
+# command and nbdcage exits with the command's status.
+. "$(dirname "$0")/functions.sh"
+requires nbdsh
+eval_plugin=/usr/lib/x86_64-linux-gnu/nbdkit/plugins/nbdkit-eval-plugin.so
+
+# 1. An idle client does not hold nbdcage up.
+start_nbdcage memory 1M
+nbdsh -u "$uri" -c "import time; h.get_size(); open('$tmp/connected', 'w').close(); time.sleep(60)" &
+client=$!
+cleanup_fn "kill $client 2>/dev/null"
+poll 30 test -e "$tmp/connected" || fail "client never connected"
+kill -TERM "$pid"
+poll 10 sh -c "! kill -0 $pid 2>/dev/null" || fail "nbdcage waited on an idle client"
+set +e; wait "$pid"; status=$?; set -e
+[ "$status" -eq 0 ] || fail "SIGTERM exit status $status"
+[ ! -e "$sock" ] || fail "socket left behind"
+
+# 2. A request in flight is answered before the exit.
+if [ -f "$eval_plugin" ]; then
+  rm -f "$tmp/started"
+  "$NBDCAGE" -f -U "$tmp/sock2" "$eval_plugin" get_size='echo 1048576' thread_model='echo parallel' \
+    pread="touch $tmp/started; sleep 1; head -c \$3 /dev/zero" &
+  pid2=$!
+  cleanup_fn "kill $pid2 2>/dev/null"
+  poll 30 test -S "$tmp/sock2" || fail "eval server did not start"
+  nbdsh -u "nbd+unix://?socket=$tmp/sock2" -c 'assert h.pread(512, 0) == bytearray(512); print("answered")' \
+    > "$tmp/answer" 2>&1 &
+  reader=$!
+  poll 30 test -e "$tmp/started" || fail "the read never reached the plugin"
+  kill -TERM "$pid2"
+  wait "$reader" || { cat "$tmp/answer"; fail "the in-flight read was not answered"; }
+  grep -q answered "$tmp/answer" || fail "no answer"
+  set +e; wait "$pid2"; status=$?; set -e
+  [ "$status" -eq 0 ] || fail "exit status $status after an in-flight request"
+fi
+
+# 3. With --run the signal goes to the command, whose status nbdcage takes.
+"$NBDCAGE" -U - memory 1M --run "trap 'exit 7' TERM; echo \$\$ > $tmp/cmd; while :; do sleep 0.05; done" &
+pid3=$!
+poll 30 test -s "$tmp/cmd" || fail "command did not start"
+kill -TERM "$pid3"
+set +e; wait "$pid3"; status=$?; set -e
+[ "$status" -eq 7 ] || fail "SIGTERM during --run gave $status, expected the command's 7"
+echo PASS

@@ -26,6 +26,7 @@ po::options_description describeOptions() {
   d.add_options()
       ("help,h", "print this help and exit")
       ("version,V", "print the version and exit")
+      ("dump-config", "print the build configuration (KEY=VALUE lines) and exit")
       ("unix,U", po::value<std::string>()->value_name("SOCKET"),
        "listen on a Unix domain socket; '-' makes a private one")
       ("port,p", po::value<std::string>()->value_name("PORT"), "listen on TCP port PORT (default 10809)")
@@ -104,6 +105,32 @@ void checkConflicts(const Config& c, const po::variables_map& vm) {
 
 }  // namespace
 
+namespace {
+
+// Build facts as KEY=VALUE lines, as nbdkit's --dump-config does, for
+// scripts that need to know where things are.
+void dumpConfig() {
+  std::string version = NBDCAGE_VERSION;
+  auto dot = version.find('.');
+  auto dot2 = version.find('.', dot + 1);
+  std::string host;
+  try {
+    host = findHost();
+  } catch (const std::runtime_error&) {
+    host = std::string(NBDCAGE_LIBEXECDIR) + "/nbdcage-pluginhost";
+  }
+  std::cout << "binary=" << selfDirectory() << "/nbdcage\n"
+            << "bindir=" << NBDCAGE_BINDIR << "\n"
+            << "libexecdir=" << NBDCAGE_LIBEXECDIR << "\n"
+            << "plugindir=" << NBDCAGE_PLUGINDIR << "\n"
+            << "pluginhost=" << host << "\n"
+            << "version=" << version << "\n"
+            << "version_major=" << version.substr(0, dot) << "\n"
+            << "version_minor=" << version.substr(dot + 1, dot2 - dot - 1) << "\n";
+}
+
+}  // namespace
+
 std::string selfDirectory() {
   std::error_code ec;
   fs::path exe = fs::read_symlink("/proc/self/exe", ec);
@@ -130,6 +157,11 @@ CliResult parseCommandLine(int argc, const char* const* argv) {
     if (vm.count("help")) {
       std::cout << kUsage << "\n" << options << "\nPlugins are named (memory, file, null, pattern, example1)"
                 << " or given by path.\nSee nbdcage(1).\n";
+      result.exitStatus = 0;
+      return result;
+    }
+    if (vm.count("dump-config")) {
+      dumpConfig();
       result.exitStatus = 0;
       return result;
     }

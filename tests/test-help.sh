@@ -1,5 +1,6 @@
 #!/bin/sh
-# --help and the man page document the same options; --version names us.
+# --help and the man page document the same options; --version names us;
+# --dump-config says where things are.
 . "$(dirname "$0")/functions.sh"
 man=${NBDCAGE_SOURCE:?}/man/nbdcage.1
 
@@ -13,4 +14,12 @@ sed -n 's/\\-/-/g; s/\\fB//g; s/\\fR//g; /^\.B/p; /^\.TP/p; /^\.BI/p; /^\.BR/p' 
   | grep -o -- '--[a-z][a-z-]*' | sort -u > "$tmp/man-opts"
 diff -u "$tmp/man-opts" "$tmp/help-opts" || fail "--help and nbdcage.1 disagree on the options"
 [ "$(wc -l < "$tmp/help-opts")" -ge 12 ] || fail "too few options found"
+
+# --dump-config: KEY=VALUE lines naming where things are.
+"$NBDCAGE" --dump-config > "$tmp/config"
+grep -q '^version=[0-9]' "$tmp/config" || fail "--dump-config: no version"
+grep -q '^version_major=[0-9][0-9]*$' "$tmp/config" || fail "--dump-config: no version_major"
+grep -q '^bindir=/' "$tmp/config" || fail "--dump-config: no bindir"
+host=$(sed -n 's/^pluginhost=//p' "$tmp/config")
+[ -x "$host" ] || fail "--dump-config: pluginhost=$host is not executable"
 echo PASS

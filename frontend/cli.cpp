@@ -34,6 +34,7 @@ po::options_description describeOptions() {
       ("single,s", "serve one connection on stdin/stdout, then exit")
       ("stdin", "the same as --single")
       ("foreground,f", "stay in the foreground")
+      ("pidfile,P", po::value<std::string>()->value_name("PIDFILE"), "write the server's pid here once it serves")
       ("readonly,r", "serve the export read-only")
       ("exportname,e", po::value<std::string>()->value_name("NAME"), "the export name used in $uri with --run")
       ("threads,t", po::value<unsigned>()->value_name("N"), "worker threads per connection (default 16)")
@@ -185,6 +186,7 @@ CliResult parseCommandLine(int argc, const char* const* argv) {
       if (c.threads == 0 || c.threads > 1024) fail("-t: the number of threads must be between 1 and 1024");
     }
     if (vm.count("run")) c.run = vm["run"].as<std::string>();
+    if (vm.count("pidfile")) c.pidfile = fs::absolute(vm["pidfile"].as<std::string>()).string();
     auto args = vm.count("args") ? vm["args"].as<std::vector<std::string>>() : std::vector<std::string>{};
     if (args.empty()) fail("no plugin given: try 'nbdcage memory 1G' or see 'nbdcage --help'");
     c.socketActivation = listen::socketActivated();

@@ -29,6 +29,11 @@ struct Config {
   unsigned threads = 16;                  // -t
   std::optional<std::string> run;         // --run CMD
   bool socketActivation = false;          // LISTEN_PID/LISTEN_FDS name us
+  std::optional<std::string> pidfile;     // -P, absolute
+
+  // Without -f, --run, -s, --exit-with-parent or socket activation,
+  // nbdcage goes into the background once it serves.
+  bool daemonize() const { return !foreground && !run && !single && !exitWithParent && !socketActivation; }
 };
 
 // What parseCommandLine decided.  kExit carries the status to exit with;

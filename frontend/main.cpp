@@ -4,10 +4,14 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <optional>
 
 #include "frontend/cli.h"
 #include "frontend/host/supervisor.h"
+#include "frontend/lifecycle/daemon.h"
 #include "frontend/lifecycle/exit-with-parent.h"
 #include "frontend/server.h"
 
@@ -22,8 +26,22 @@ int main(int argc, char** argv) {
   for (int sig : {SIGTERM, SIGINT, SIGQUIT, SIGHUP}) kj::UnixEventPort::captureSignal(sig);
   if (config.exitWithParent && !nbdcage::lifecycle::armExitWithParent()) return 0;
 
+  // Fork first (no threads yet); the parent waits for the verdict.
+  std::optional<nbdcage::lifecycle::Daemon> daemon;
+  if (config.daemonize()) daemon = nbdcage::lifecycle::Daemon::start();
+
   auto io = kj::setupAsyncIo();
   nbdcage::frontend::Supervisor supervisor(config, io);
-  if (int status = supervisor.start(); status != 0) return status;
-  return nbdcage::serve(config, io, supervisor);
+  if (int status = supervisor.start(); status != 0) {
+    if (daemon) daemon->failed(status);
+    return status;
+  }
+  auto ready = [&]() {
+    if (config.pidfile && !nbdcage::lifecycle::writePidfile(*config.pidfile, getpid())) return false;
+    if (daemon) daemon->ready();
+    return true;
+  };
+  int status = nbdcage::serve(config, io, supervisor, ready);
+  if (daemon) daemon->failed(status);  // only reaches the parent if ready() never ran
+  return status;
 }

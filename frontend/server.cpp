@@ -133,7 +133,8 @@ kj::Promise<int> forwardToCommand(kj::UnixEventPort& port, lifecycle::CaptiveCom
 
 }  // namespace
 
-int serve(const Config& config, kj::AsyncIoContext& io, frontend::Supervisor& supervisor) {
+int serve(const Config& config, kj::AsyncIoContext& io, frontend::Supervisor& supervisor,
+          const std::function<bool()>& ready) {
   HostExports source(supervisor);
   ConnectionSet conns;
   kj::Promise<int> done = kj::NEVER_DONE;
@@ -146,6 +147,7 @@ int serve(const Config& config, kj::AsyncIoContext& io, frontend::Supervisor& su
 
   try {
     if (config.single) {
+      if (!ready()) return 1;
       auto paf = kj::newPromiseAndCrossThreadFulfiller<int>();
       // std::thread needs a functor with a noexcept destructor; kj::Own isn't.
       auto fulfiller = std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<int>>>(kj::mv(paf.fulfiller));
@@ -183,6 +185,7 @@ int serve(const Config& config, kj::AsyncIoContext& io, frontend::Supervisor& su
         done = done.exclusiveJoin(a->run().then([]() { return 0; }));
         acceptors.push_back(kj::mv(a));
       }
+      if (!ready()) return 1;
       if (config.run) {
         captive = std::make_unique<lifecycle::CaptiveCommand>(
             lifecycle::captiveScript(ep, config.exportName, *config.run));

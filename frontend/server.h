@@ -4,6 +4,7 @@
 
 #include <kj/async-io.h>
 
+#include <functional>
 #include <map>
 #include <mutex>
 
@@ -42,6 +43,9 @@ class HostExports final : public nbd::ExportSource {
 
 // Serves until a signal, the end of the captive command, or (with -s) the
 // end of the connection.  Returns nbdcage's exit status.
-int serve(const Config& config, kj::AsyncIoContext& io, frontend::Supervisor& supervisor);
+// `ready` runs once the listeners accept (before a --run command starts);
+// returning false aborts with status 1.
+int serve(const Config& config, kj::AsyncIoContext& io, frontend::Supervisor& supervisor,
+          const std::function<bool()>& ready);
 
 }  // namespace nbdcage

@@ -12,6 +12,8 @@
 #include <boost/process/args.hpp>
 #include <boost/process/extend.hpp>
 #include <boost/process/io.hpp>
+#include <boost/process/start_dir.hpp>
+#include <filesystem>
 #include <cstdio>
 #include <thread>
 
@@ -85,7 +87,10 @@ ExportInfo validateExport(schema::ExportInfo::Reader e) {
 }  // namespace
 
 Supervisor::Supervisor(const Config& config, kj::AsyncIoContext& io)
-    : config_(config), io_(io), executor_(kj::getCurrentThreadExecutor().addRef()) {}
+    : config_(config),
+      io_(io),
+      executor_(kj::getCurrentThreadExecutor().addRef()),
+      startDir_(std::filesystem::current_path().string()) {}
 
 Supervisor::~Supervisor() { stopHost(); }
 
@@ -114,7 +119,9 @@ kj::Own<Supervisor::Host> Supervisor::spawnHost() {
     sigprocmask(SIG_SETMASK, &none, nullptr);
   };
   try {
-    host->child = bp::child(config_.hostPath, bp::args(args), bp::std_in < bp::null,
+    // Always the directory nbdcage started in: a daemon has left it, but a
+    // restarted host must resolve relative parameters as the first one did.
+    host->child = bp::child(config_.hostPath, bp::args(args), bp::std_in < bp::null, bp::start_dir(startDir_),
                             bp::extend::on_exec_setup = setup);
   } catch (const std::exception& e) {
     throw HostError(std::string("cannot start the plugin host: ") + e.what());

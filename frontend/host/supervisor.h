@@ -69,6 +69,7 @@ class Supervisor {
   const Config& config_;
   kj::AsyncIoContext& io_;
   kj::Own<const kj::Executor> executor_;
+  std::string startDir_;  // where hosts run, whatever the daemon's cwd
   kj::Own<Host> host_;
   uint64_t generation_ = 0;
   uint64_t nextHandleId_ = 1;

@@ -2,6 +2,9 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+#include <climits>
+
 #include <boost/program_options.hpp>
 #include <cstdio>
 #include <filesystem>
@@ -39,6 +42,8 @@ po::options_description describeOptions() {
       ("exportname,e", po::value<std::string>()->value_name("NAME"), "the export name used in $uri with --run")
       ("threads,t", po::value<unsigned>()->value_name("N"), "worker threads per connection (default 16)")
       ("verbose,v", "print debug messages")
+      ("debug,D", po::value<std::vector<std::string>>()->composing()->value_name("NAME.FLAG=N"),
+       "set the plugin's debug flag NAME_debug_FLAG to N")
       ("exit-with-parent", "exit when the parent process exits")
       ("run", po::value<std::string>()->value_name("CMD"), "run CMD with the server, then exit with its status")
       ("no-sandbox", "run the plugin host without its sandbox (debugging only)");
@@ -84,6 +89,20 @@ std::string findHost() {
   for (const auto& c : candidates)
     if (access(c.c_str(), X_OK) == 0) return fs::canonical(c).string();
   fail(std::string("cannot find nbdcage-pluginhost in ") + NBDCAGE_LIBEXECDIR + "; is nbdcage installed completely?");
+}
+
+// NAME.FLAG=N: NAME and FLAG are C identifiers (FLAG may hold dots, which
+// become underscores in the symbol), N an integer.
+bool isDebugFlag(const std::string& d) {
+  auto dot = d.find('.'), eq = d.find('=');
+  if (dot == 0 || dot == std::string::npos || eq == std::string::npos || eq < dot + 2 || eq + 1 == d.size())
+    return false;
+  for (size_t i = 0; i < eq; ++i)
+    if (!isalnum(static_cast<unsigned char>(d[i])) && d[i] != '_' && d[i] != '.') return false;
+  char* end;
+  errno = 0;
+  long v = strtol(d.c_str() + eq + 1, &end, 0);
+  return errno == 0 && *end == '\0' && v >= INT_MIN && v <= INT_MAX;
 }
 
 void checkConflicts(const Config& c, const po::variables_map& vm) {
@@ -186,6 +205,12 @@ CliResult parseCommandLine(int argc, const char* const* argv) {
       if (c.threads == 0 || c.threads > 1024) fail("-t: the number of threads must be between 1 and 1024");
     }
     if (vm.count("run")) c.run = vm["run"].as<std::string>();
+    if (vm.count("debug")) {
+      for (const auto& d : vm["debug"].as<std::vector<std::string>>()) {
+        if (!isDebugFlag(d)) fail("-D (Debug Flag) must have the format NAME.FLAG=N, not '" + d + "'");
+        c.debugFlags.push_back(d);
+      }
+    }
     if (vm.count("pidfile")) c.pidfile = fs::absolute(vm["pidfile"].as<std::string>()).string();
     auto args = vm.count("args") ? vm["args"].as<std::vector<std::string>>() : std::vector<std::string>{};
     if (args.empty()) fail("no plugin given: try 'nbdcage memory 1G' or see 'nbdcage --help'");

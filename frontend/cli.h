@@ -30,6 +30,7 @@ struct Config {
   std::optional<std::string> run;         // --run CMD
   bool socketActivation = false;          // LISTEN_PID/LISTEN_FDS name us
   std::optional<std::string> pidfile;     // -P, absolute
+  std::vector<std::string> debugFlags;    // -D NAME.FLAG=N, checked
 
   // Without -f, --run, -s, --exit-with-parent or socket activation,
   // nbdcage goes into the background once it serves.

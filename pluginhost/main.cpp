@@ -33,6 +33,7 @@ struct Args {
   nbdcage::host::HostOptions host;
   std::string plugin;
   std::vector<char*> params;  // pointers into argv
+  std::vector<std::string> debugFlags;  // NAME.FLAG=N, checked by the frontend
 };
 
 [[noreturn]] void usage(const char* why) {
@@ -48,6 +49,7 @@ Args parseArgs(int argc, char** argv) {
     if (opt == "--verbose") a.verbose = true;
     else if (opt == "--readonly") a.host.readonly = true;
     else if (opt == "--no-sandbox") a.sandbox = false;
+    else if (opt == "--debug-flag" && i + 1 < argc) a.debugFlags.push_back(argv[++i]);
     else if (opt == "--threads" && i + 1 < argc) a.host.threads = static_cast<unsigned>(std::max(1, atoi(argv[++i])));
     else usage(("unknown option " + opt).c_str());
   }
@@ -96,7 +98,7 @@ int main(int argc, char** argv) {
   nbdcage::host::setVerbose(args.verbose);
 
   std::unique_ptr<nbdcage::host::Plugin> plugin;
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&] { plugin = std::make_unique<nbdcage::host::Plugin>(args.plugin); })) {
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&] { plugin = std::make_unique<nbdcage::host::Plugin>(args.plugin, args.debugFlags); })) {
     fprintf(stderr, "nbdcage: %s: %s\n", args.plugin.c_str(), e->getDescription().cStr());
     return 1;
   }

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 
@@ -12,7 +14,7 @@
 
 namespace nbdcage::host {
 
-Plugin::Plugin(const std::string& path) {
+Plugin::Plugin(const std::string& path, const std::vector<std::string>& debugFlags) {
   dl_ = dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL);
   KJ_REQUIRE(dl_ != nullptr, "cannot load plugin", dlerror());
   using InitFn = struct nbdkit_plugin* (*)();
@@ -35,7 +37,26 @@ Plugin::Plugin(const std::string& path) {
   KJ_REQUIRE(p_._api_version == 2 ? p_.pread != nullptr : p_._pread_v1 != nullptr,
              "plugin must have a .pread callback", p_.name);
   setLogName(p_.name);
+  setDebugFlags(debugFlags);
   if (p_.load) p_.load();
+}
+
+void Plugin::setDebugFlags(const std::vector<std::string>& flags) {
+  std::string prefix = std::string(p_.name) + ".";
+  for (const auto& f : flags) {
+    if (f.compare(0, prefix.size(), prefix) != 0) continue;  // another module's flag
+    auto eq = f.find('=');
+    std::string flag = f.substr(prefix.size(), eq - prefix.size());
+    std::string symbol = std::string(p_.name) + "_debug_" + flag;
+    std::replace(symbol.begin(), symbol.end(), '.', '_');
+    auto* var = static_cast<int*>(dlsym(dl_, symbol.c_str()));
+    if (var == nullptr) {
+      fprintf(stderr, "nbdcage: warning: -D %s: %s does not contain a global variable called %s\n",
+              f.substr(0, eq).c_str(), p_.name, symbol.c_str());
+      continue;
+    }
+    *var = static_cast<int>(strtol(f.c_str() + eq + 1, nullptr, 0));
+  }
 }
 
 Plugin::~Plugin() {

@@ -33,9 +33,10 @@ struct Extent {
 
 class Plugin {
  public:
-  // dlopen()s `path` and runs plugin_init and load.  Throws (kj) with a
-  // one-line message on failure.
-  explicit Plugin(const std::string& path);
+  // dlopen()s `path`, runs plugin_init, sets the -D debug flags that name
+  // this plugin (NAME.FLAG=N sets the int NAME_debug_FLAG), then runs load.
+  // Throws (kj) with a one-line message on failure.
+  Plugin(const std::string& path, const std::vector<std::string>& debugFlags);
   ~Plugin();
   Plugin(const Plugin&) = delete;
   Plugin& operator=(const Plugin&) = delete;
@@ -79,6 +80,7 @@ class Plugin {
   int extents(void* h, uint32_t count, uint64_t offset, uint32_t flags, std::vector<Extent>& out);
 
  private:
+  void setDebugFlags(const std::vector<std::string>& flags);
   int failure() const;  // the errno for a plugin call that returned -1
 
   void* dl_ = nullptr;

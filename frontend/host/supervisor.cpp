@@ -102,6 +102,10 @@ kj::Own<Supervisor::Host> Supervisor::spawnHost() {
   if (config_.verbose) args.push_back("--verbose");
   if (config_.readonly) args.push_back("--readonly");
   if (!config_.sandbox) args.push_back("--no-sandbox");
+  for (const auto& d : config_.debugFlags) {
+    args.push_back("--debug-flag");
+    args.push_back(d);
+  }
   args.push_back("--threads");
   args.push_back(std::to_string(config_.threads));
   args.push_back(config_.pluginPath);

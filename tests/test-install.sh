@@ -10,6 +10,9 @@ size=$("$bin" -v -U - memory 1M --run 'nbdinfo --size "$uri"' 2> "$tmp/log")
 [ "$size" = 1048576 ] || { cat "$tmp/log"; fail "installed nbdcage did not serve"; }
 grep -q "plugin host [0-9]* ($tmp/dest/.*/nbdcage-pluginhost)" "$tmp/log" \
   || { cat "$tmp/log"; fail "the installed nbdcage did not use the installed plugin host"; }
-find "$tmp/dest" -name nbdcage.1 | grep -q . || fail "man page not installed"
+for page in nbdcage.1 nbdcage-captive.1 nbdcage-service.1; do
+  find "$tmp/dest" -name "$page" | grep -q . || fail "man page $page not installed"
+done
+find "$tmp/dest" -path '*/doc/nbdcage/examples/nbdcage.socket' | grep -q . || fail "example units not installed"
 find "$tmp/dest" -name nbdcage-plugin.h | grep -q . || fail "plugin header not installed"
 echo PASS

@@ -34,6 +34,7 @@ po::options_description describeOptions() {
        "listen on a Unix domain socket; '-' makes a private one")
       ("port,p", po::value<std::string>()->value_name("PORT"), "listen on TCP port PORT (default 10809)")
       ("ipaddr,i", po::value<std::string>()->value_name("ADDR"), "listen on this address only")
+      ("vsock", "listen on AF_VSOCK (for virtual machines), port from -p")
       ("single,s", "serve one connection on stdin/stdout, then exit")
       ("stdin", "the same as --single")
       ("foreground,f", "stay in the foreground")
@@ -116,7 +117,14 @@ void checkConflicts(const Config& c, const po::variables_map& vm) {
   }
   int listeners = (c.unixSocket ? 1 : 0) + (c.port || c.ipaddr ? 1 : 0) + (c.single ? 1 : 0);
   if (c.unixSocket && (c.port || c.ipaddr)) fail("-U cannot be used with -p or -i: choose a Unix socket or TCP");
+  if (c.vsock && (c.unixSocket || c.ipaddr || c.single))
+    fail("--vsock cannot be used with -U, -i or -s: it listens on AF_VSOCK, on the -p port");
+  if (c.vsock && c.port &&
+      (c.port->empty() || c.port->size() > 10 || c.port->find_first_not_of("0123456789") != std::string::npos ||
+       std::stoull(*c.port) > 0xffffffffu))
+    fail("--vsock: -p must be a port number (0 to 4294967295), not '" + *c.port + "'");
   if (c.single && c.run) fail("--run cannot be used with -s: the command needs a socket to connect to");
+  if (c.single && c.socketActivation) fail("-s cannot be used with socket activation (LISTEN_FDS)");
   if (c.single && listeners > 1) fail("-s serves stdin/stdout: it cannot be used with -U, -p or -i");
   if (c.unixSocket && c.unixSocket->size() >= 108 && *c.unixSocket != "-")
     fail("-U: path too long: " + std::to_string(c.unixSocket->size()) + " bytes, the maximum is 107");
@@ -194,6 +202,7 @@ CliResult parseCommandLine(int argc, const char* const* argv) {
     if (vm.count("port")) c.port = vm["port"].as<std::string>();
     if (vm.count("ipaddr")) c.ipaddr = vm["ipaddr"].as<std::string>();
     c.single = vm.count("single") || vm.count("stdin");
+    c.vsock = vm.count("vsock") > 0;
     c.foreground = vm.count("foreground") > 0;
     c.readonly = vm.count("readonly") > 0;
     c.verbose = vm.count("verbose") > 0;

@@ -19,6 +19,7 @@ struct Config {
   std::optional<std::string> unixSocket;  // -U PATH; "-" means a private one
   std::optional<std::string> port;        // -p (service name or number)
   std::optional<std::string> ipaddr;      // -i
+  bool vsock = false;                     // --vsock (port from -p)
   bool single = false;                    // -s
   bool foreground = false;                // -f
   bool readonly = false;                  // -r

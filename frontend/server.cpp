@@ -164,7 +164,12 @@ int serve(const Config& config, kj::AsyncIoContext& io, frontend::Supervisor& su
       std::vector<listen::Listener> listeners;
       if (config.socketActivation) {
         listeners = listen::takeActivatedSockets();
-      } else if (config.unixSocket || (config.run && !config.port && !config.ipaddr)) {
+      } else if (config.vsock) {
+        std::string port = config.port.value_or("10809");
+        listeners.push_back(listen::listenVsock(static_cast<uint32_t>(std::stoul(port))));
+        ep.port = port;
+        ep.vsock = true;
+      } else if (config.unixSocket || (config.run && !config.port && !config.ipaddr)) {  // --run implies -U -
         std::string path;
         if (!config.unixSocket || *config.unixSocket == "-") {
           privateDir = std::make_unique<listen::PrivateSocketDir>();

@@ -44,6 +44,7 @@ std::string shellQuote(const std::string& s) {
 std::string nbdUri(const Endpoint& ep, const std::string& exportName) {
   std::string name = exportName.empty() ? "" : "/" + uriQuote(exportName);
   if (ep.unixSocket) return "nbd+unix://" + name + "?socket=" + uriQuote(*ep.unixSocket);
+  if (ep.vsock) return "nbd+vsock://1:" + ep.port.value_or("10809") + name;
   return "nbd://localhost:" + ep.port.value_or("10809") + name;
 }
 

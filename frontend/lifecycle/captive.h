@@ -14,14 +14,16 @@ namespace nbdcage::lifecycle {
 
 struct Endpoint {
   std::optional<std::string> unixSocket;  // absolute path
-  std::optional<std::string> port;        // TCP
+  std::optional<std::string> port;        // TCP or vsock
+  bool vsock = false;
 };
 
 // `%XX` for everything but RFC 3986 unreserved characters and '/'.
 std::string uriQuote(const std::string& s);
 // A word /bin/sh reads back as exactly `s`.
 std::string shellQuote(const std::string& s);
-// nbd+unix:///NAME?socket=PATH or nbd://localhost:PORT/NAME.
+// nbd+unix:///NAME?socket=PATH, nbd://localhost:PORT/NAME or
+// nbd+vsock://1:PORT/NAME (CID 1: this machine).
 std::string nbdUri(const Endpoint& ep, const std::string& exportName);
 // The whole script given to /bin/sh -c.
 std::string captiveScript(const Endpoint& ep, const std::string& exportName, const std::string& command);

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <linux/vm_sockets.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -91,6 +92,23 @@ std::vector<Listener> listenTcp(const std::optional<std::string>& ipaddr, const 
   freeaddrinfo(list);
   if (out.empty()) throw ListenError("cannot listen on port " + port + ": " + lastError);
   return out;
+}
+
+Listener listenVsock(uint32_t port) {
+  int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) {
+    if (errno == EAFNOSUPPORT)
+      throw ListenError("--vsock: this kernel does not support AF_VSOCK (is the vsock module loaded?)");
+    throw ListenError(std::string("--vsock: socket: ") + strerror(errno));
+  }
+  kj::AutoCloseFd owned(fd);
+  struct sockaddr_vm addr = {};
+  addr.svm_family = AF_VSOCK;
+  addr.svm_cid = VMADDR_CID_ANY;
+  addr.svm_port = port;
+  if (bind(fd, reinterpret_cast<struct sockaddr*>(&addr), sizeof addr) < 0 || ::listen(fd, SOMAXCONN) < 0)
+    throw ListenError("--vsock: port " + std::to_string(port) + ": " + strerror(errno));
+  return Listener{kj::mv(owned), false};
 }
 
 }  // namespace nbdcage::listen

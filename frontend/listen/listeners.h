@@ -4,6 +4,7 @@
 
 #include <kj/io.h>
 
+#include <cstdint>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -42,5 +43,9 @@ Listener listenUnix(const std::string& path);
 // Binds every address `ipaddr` (or the wildcard) resolves to, on `port`.
 // Throws ListenError if none could be bound.
 std::vector<Listener> listenTcp(const std::optional<std::string>& ipaddr, const std::string& port);
+
+// Listens on AF_VSOCK, any CID, `port`.  Throws ListenError, clearly when
+// the kernel has no vsock support.
+Listener listenVsock(uint32_t port);
 
 }  // namespace nbdcage::listen

@@ -42,7 +42,9 @@ po::options_description describeOptions() {
       ("readonly,r", "serve the export read-only")
       ("exportname,e", po::value<std::string>()->value_name("NAME"), "the export name used in $uri with --run")
       ("threads,t", po::value<unsigned>()->value_name("N"), "worker threads per connection (default 16)")
-      ("verbose,v", "print debug messages")
+      ("verbose,v", "print debug messages (always on stderr)")
+      ("log", po::value<std::string>()->value_name("stderr|syslog|null"),
+       "where messages go (default: stderr, or syslog once in the background)")
       ("debug,D", po::value<std::vector<std::string>>()->composing()->value_name("NAME.FLAG=N"),
        "set the plugin's debug flag NAME_debug_FLAG to N")
       ("exit-with-parent", "exit when the parent process exits")
@@ -219,6 +221,11 @@ CliResult parseCommandLine(int argc, const char* const* argv) {
         if (!isDebugFlag(d)) fail("-D (Debug Flag) must have the format NAME.FLAG=N, not '" + d + "'");
         c.debugFlags.push_back(d);
       }
+    }
+    if (vm.count("log")) {
+      c.log = vm["log"].as<std::string>();
+      if (*c.log != "stderr" && *c.log != "syslog" && *c.log != "null")
+        fail("--log must be stderr, syslog or null, not '" + *c.log + "'");
     }
     if (vm.count("pidfile")) c.pidfile = fs::absolute(vm["pidfile"].as<std::string>()).string();
     auto args = vm.count("args") ? vm["args"].as<std::vector<std::string>>() : std::vector<std::string>{};

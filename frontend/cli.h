@@ -32,10 +32,13 @@ struct Config {
   bool socketActivation = false;          // LISTEN_PID/LISTEN_FDS name us
   std::optional<std::string> pidfile;     // -P, absolute
   std::vector<std::string> debugFlags;    // -D NAME.FLAG=N, checked
+  std::optional<std::string> log;         // --log=stderr|syslog|null, checked
 
   // Without -f, --run, -s, --exit-with-parent or socket activation,
   // nbdcage goes into the background once it serves.
   bool daemonize() const { return !foreground && !run && !single && !exitWithParent && !socketActivation; }
+  // --log, or its default: syslog for a daemon, else stderr.
+  std::string logTo() const { return log.value_or(daemonize() ? "syslog" : "stderr"); }
 };
 
 // What parseCommandLine decided.  kExit carries the status to exit with;

@@ -13,6 +13,7 @@
 #include "frontend/host/supervisor.h"
 #include "frontend/lifecycle/daemon.h"
 #include "frontend/lifecycle/exit-with-parent.h"
+#include "frontend/lifecycle/log.h"
 #include "frontend/server.h"
 
 int main(int argc, char** argv) {
@@ -30,6 +31,10 @@ int main(int argc, char** argv) {
   std::optional<nbdcage::lifecycle::Daemon> daemon;
   if (config.daemonize()) daemon = nbdcage::lifecycle::Daemon::start();
 
+  nbdcage::lifecycle::LogTo logTo = nbdcage::lifecycle::LogTo::kStderr;
+  nbdcage::lifecycle::parseLogTo(config.logTo(), logTo);  // checked by the CLI
+  if (!daemon) nbdcage::lifecycle::redirectLog(logTo, config.verbose);
+
   auto io = kj::setupAsyncIo();
   nbdcage::frontend::Supervisor supervisor(config, io);
   if (int status = supervisor.start(); status != 0) {
@@ -38,7 +43,10 @@ int main(int argc, char** argv) {
   }
   auto ready = [&]() {
     if (config.pidfile && !nbdcage::lifecycle::writePidfile(*config.pidfile, getpid())) return false;
-    if (daemon) daemon->ready();
+    if (daemon) {
+      nbdcage::lifecycle::redirectLog(logTo, config.verbose);  // startup errors went to the caller
+      daemon->ready();
+    }
     return true;
   };
   int status = nbdcage::serve(config, io, supervisor, ready);

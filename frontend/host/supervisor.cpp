@@ -9,6 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "frontend/lifecycle/log.h"
+
 #include <boost/process/args.hpp>
 #include <boost/process/extend.hpp>
 #include <boost/process/io.hpp>
@@ -32,6 +34,10 @@ struct Supervisor::Host {
   schema::PluginHost::Client client = nullptr;
   kj::Own<kj::UnixEventPort::FdObserver> observer;
   kj::Promise<void> watch = nullptr;  // declared after observer: destroyed first
+  std::thread relay;                  // copies the host's stderr into ours
+  ~Host() {
+    if (relay.joinable()) relay.join();  // ends once the host is gone
+  }
   uint64_t generation = 0;
   bool dead = false;
 };
@@ -111,11 +117,16 @@ kj::Own<Supervisor::Host> Supervisor::spawnHost() {
   args.push_back(config_.pluginPath);
   args.insert(args.end(), config_.params.begin(), config_.params.end());
 
+  int errPipe[2];
+  KJ_SYSCALL(pipe2(errPipe, O_CLOEXEC));
+  kj::AutoCloseFd errRead(errPipe[0]), errWrite(errPipe[1]);
   int childEnd = theirs.get();
+  int errEnd = errWrite.get();
   auto host = kj::heap<Host>();
   // Runs in the child between fork and exec: async-signal-safe calls only.
-  auto setup = [childEnd](auto&) {
-    dup2(childEnd, 3);                 // the control socket, as fd 3
+  auto setup = [childEnd, errEnd](auto&) {
+    dup2(childEnd, 3);                   // the control socket, as fd 3
+    dup2(errEnd, STDERR_FILENO);         // messages go through our log
     dup2(STDERR_FILENO, STDOUT_FILENO);  // a plugin's printf never reaches a client
     prctl(PR_SET_PDEATHSIG, SIGKILL);  // the host never outlives us
     sigset_t none;
@@ -131,9 +142,11 @@ kj::Own<Supervisor::Host> Supervisor::spawnHost() {
     throw HostError(std::string("cannot start the plugin host: ") + e.what());
   }
   theirs = nullptr;
+  errWrite = nullptr;
   int pidfd = static_cast<int>(syscall(SYS_pidfd_open, host->child.id(), 0));
   KJ_REQUIRE(pidfd >= 0, "pidfd_open failed", strerror(errno));
   host->pidfd = kj::AutoCloseFd(pidfd);
+  host->relay = lifecycle::relayLines(kj::mv(errRead), pidfd);
   host->stream = io_.lowLevelProvider->wrapUnixSocketFd(ours.release(), kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
   // capnp 0.9 has one fd limit for both directions, and sends none when it
   // is 0, so it must be 3 (open's three descriptors).  The frontend still
@@ -199,6 +212,7 @@ int Supervisor::start() {
     host->child.wait(ec);
     int code = host->child.native_exit_code();
     host->dead = true;
+    if (host->relay.joinable()) host->relay.join();  // the host's last words first
     if (version != 0 && version != schema::PROTOCOL_VERSION) {
       fprintf(stderr, "nbdcage: %s speaks protocol %u, this nbdcage speaks %u: reinstall nbdcage\n",
               config_.hostPath.c_str(), version, schema::PROTOCOL_VERSION);

@@ -1,0 +1,111 @@
+#include "frontend/lifecycle/log.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace nbdcage::lifecycle {
+
+namespace {
+
+// Splits what arrives on `fd` into lines and hands each to `emit`.
+class LineReader {
+ public:
+  template <typename Emit>
+  bool pump(int fd, Emit&& emit) {  // false at EOF or error
+    ssize_t n = read(fd, buf_ + used_, sizeof buf_ - used_);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) return true;
+    if (n <= 0) {
+      if (used_ > 0) emit(std::string(buf_, used_));
+      used_ = 0;
+      return false;
+    }
+    used_ += static_cast<size_t>(n);
+    size_t start = 0;
+    for (size_t i = 0; i < used_; ++i) {
+      if (buf_[i] != '\n') continue;
+      emit(std::string(buf_ + start, i - start));
+      start = i + 1;
+    }
+    if (start == 0 && used_ == sizeof buf_) {  // an over-long line: pass it on in pieces
+      emit(std::string(buf_, used_));
+      start = used_;
+    }
+    std::memmove(buf_, buf_ + start, used_ - start);
+    used_ -= start;
+    return true;
+  }
+
+ private:
+  char buf_[4096];
+  size_t used_ = 0;
+};
+
+void writeLine(int fd, const std::string& line) {
+  std::string l = line + "\n";
+  (void)!write(fd, l.data(), l.size());
+}
+
+}  // namespace
+
+bool parseLogTo(const std::string& s, LogTo& out) {
+  if (s == "stderr") out = LogTo::kStderr;
+  else if (s == "syslog") out = LogTo::kSyslog;
+  else if (s == "null") out = LogTo::kNull;
+  else return false;
+  return true;
+}
+
+void redirectLog(LogTo to, bool verbose) {
+  if (to == LogTo::kStderr) return;
+  int saved = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+  int p[2];
+  if (saved < 0 || pipe2(p, O_CLOEXEC) < 0) return;  // keep stderr: better than losing messages
+  dup2(p[1], STDERR_FILENO);
+  close(p[1]);
+  if (to == LogTo::kSyslog) openlog("nbdcage", LOG_PID, LOG_DAEMON);
+  std::thread([to, verbose, saved, in = p[0]] {
+    LineReader reader;
+    auto emit = [&](const std::string& line) {
+      bool debug = line.find(": debug: ") != std::string::npos;
+      if (debug) {
+        if (verbose) writeLine(saved, line);
+      } else if (to == LogTo::kSyslog) {
+        syslog(LOG_ERR, "%s", line.c_str());
+      }
+    };
+    while (reader.pump(in, emit)) {
+    }
+  }).detach();  // lives as long as the process
+}
+
+std::thread relayLines(kj::AutoCloseFd fd, int pidfd) {
+  int dead = fcntl(pidfd, F_DUPFD_CLOEXEC, 3);
+  return std::thread([fd = fd.release(), dead] {
+    LineReader reader;
+    auto emit = [](const std::string& line) { writeLine(STDERR_FILENO, line); };
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    for (;;) {
+      struct pollfd fds[2] = {{fd, POLLIN, 0}, {dead, POLLIN, 0}};
+      if (poll(fds, 2, -1) < 0 && errno != EINTR) break;
+      if (fds[0].revents && !reader.pump(fd, emit)) break;
+      if (fds[1].revents) {
+        // The host is gone; its children may still hold the pipe open, so
+        // take what is there now and stop.
+        for (int i = 0; i < 1024; ++i) {
+          struct pollfd p = {fd, POLLIN, 0};
+          if (poll(&p, 1, 0) <= 0 || !reader.pump(fd, emit)) break;
+        }
+        break;
+      }
+    }
+    close(fd);
+    close(dead);
+  });
+}
+
+}  // namespace nbdcage::lifecycle

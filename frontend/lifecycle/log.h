@@ -1,0 +1,30 @@
+// Where messages go (--log): nbdcage's own, and its plugin hosts', which
+// arrive on a pipe per host and are copied line by line into ours.
+//
+//   plugin host stderr --pipe--> relay thread --> fd 2 --+--> stderr (default in the foreground)
+//                                                        +--> syslog (default for a daemon)
+//                                                        +--> nowhere (--log=null)
+// Debug lines (-v) always go to the original stderr, as nbdkit does.
+#pragma once
+
+#include <kj/io.h>
+
+#include <string>
+#include <thread>
+
+namespace nbdcage::lifecycle {
+
+enum class LogTo { kStderr, kSyslog, kNull };
+
+// Parses --log's value; false for anything else.
+bool parseLogTo(const std::string& s, LogTo& out);
+
+// From now on, what is written to fd 2 goes to `to`.
+void redirectLog(LogTo to, bool verbose);
+
+// Copies lines from `fd` (a host's stderr) to fd 2 until EOF or until
+// `pidfd` says the host is gone (then whatever is buffered is copied).
+// Join the returned thread after the host has died.
+std::thread relayLines(kj::AutoCloseFd fd, int pidfd);
+
+}  // namespace nbdcage::lifecycle

@@ -30,6 +30,7 @@ po::options_description describeOptions() {
       ("help,h", "print this help and exit")
       ("version,V", "print the version and exit")
       ("dump-config", "print the build configuration (KEY=VALUE lines) and exit")
+      ("dump-plugin", "print the plugin's facts (KEY=VALUE lines) and exit")
       ("unix,U", po::value<std::string>()->value_name("SOCKET"),
        "listen on a Unix domain socket; '-' makes a private one")
       ("port,p", po::value<std::string>()->value_name("PORT"), "listen on TCP port PORT (default 10809)")
@@ -168,7 +169,7 @@ std::string selfDirectory() {
 }
 
 CliResult parseCommandLine(int argc, const char* const* argv) {
-  CliResult result{CliResult::Action::kExit, 1, {}};
+  CliResult result{CliResult::Action::kExit, false, 1, {}};
   Config& c = result.config;
   auto options = describeOptions();
   po::options_description all;
@@ -195,8 +196,9 @@ CliResult parseCommandLine(int argc, const char* const* argv) {
       result.exitStatus = 0;
       return result;
     }
-    if (vm.count("version")) {
-      std::cout << "nbdcage " NBDCAGE_VERSION "\n";
+    bool version = vm.count("version") > 0;
+    if (version) std::cout << "nbdcage " NBDCAGE_VERSION "\n" << std::flush;
+    if (version && !vm.count("args")) {
       result.exitStatus = 0;
       return result;
     }
@@ -234,8 +236,16 @@ CliResult parseCommandLine(int argc, const char* const* argv) {
     c.plugin = args[0];
     c.params.assign(args.begin() + 1, args.end());
     checkConflicts(c, vm);
+    if (vm.count("dump-plugin") && c.single) fail("--dump-plugin cannot be used with -s");
     c.pluginPath = findPlugin(c.plugin);
     c.hostPath = findHost();
+    if (version || vm.count("dump-plugin")) {
+      // The plugin's own facts come from loading it, in a plugin host.
+      result.action = CliResult::Action::kProbe;
+      result.dumpPlugin = vm.count("dump-plugin") > 0;
+      result.exitStatus = 0;
+      return result;
+    }
   } catch (const po::error& e) {
     std::cerr << "nbdcage: " << e.what() << " (see 'nbdcage --help')\n";
     return result;

@@ -42,9 +42,12 @@ struct Config {
 };
 
 // What parseCommandLine decided.  kExit carries the status to exit with;
-// text (help, version, or a one-line error) is already printed.
+// text (help, version, or a one-line error) is already printed.  kProbe:
+// the plugin host must print the plugin's facts (--dump-plugin, or
+// --version with a plugin) and nbdcage exits with its status.
 struct CliResult {
-  enum class Action { kServe, kExit } action;
+  enum class Action { kServe, kExit, kProbe } action;
+  bool dumpPlugin = false;  // kProbe: everything, not just the version
   int exitStatus = 0;
   Config config;
 };

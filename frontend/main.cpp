@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   auto cli = nbdcage::parseCommandLine(argc, argv);
   if (cli.action == nbdcage::CliResult::Action::kExit) return cli.exitStatus;
   const nbdcage::Config& config = cli.config;
+  if (cli.action == nbdcage::CliResult::Action::kProbe) return nbdcage::frontend::probePlugin(config, cli.dumpPlugin);
 
   signal(SIGPIPE, SIG_IGN);
   umask(022);

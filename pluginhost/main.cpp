@@ -28,6 +28,7 @@
 namespace {
 
 struct Args {
+  enum class Mode { kServe, kDumpPlugin, kPluginVersion } mode = Mode::kServe;
   bool verbose = false;
   bool sandbox = true;
   nbdcage::host::HostOptions host;
@@ -47,6 +48,8 @@ Args parseArgs(int argc, char** argv) {
   for (; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; ++i) {
     std::string opt = argv[i];
     if (opt == "--verbose") a.verbose = true;
+    else if (opt == "--dump-plugin") a.mode = Args::Mode::kDumpPlugin;
+    else if (opt == "--plugin-version") a.mode = Args::Mode::kPluginVersion;
     else if (opt == "--readonly") a.host.readonly = true;
     else if (opt == "--no-sandbox") a.sandbox = false;
     else if (opt == "--debug-flag" && i + 1 < argc) a.debugFlags.push_back(argv[++i]);
@@ -70,7 +73,9 @@ bool isConfigKey(const std::string& s) {
 
 // Splits each parameter in place, as nbdkit does with argv: the key and
 // value handed to the plugin point into argv and live as long as the host.
-bool configure(nbdcage::host::Plugin& plugin, const std::vector<char*>& params) {
+// Splits each parameter in place, as nbdkit does with argv: the key and
+// value handed to the plugin point into argv and live as long as the host.
+bool applyParams(nbdcage::host::Plugin& plugin, const std::vector<char*>& params) {
   for (char* p : params) {
     char* eq = strchr(p, '=');
     if (eq != nullptr && isConfigKey(std::string(p, eq))) {
@@ -83,7 +88,11 @@ bool configure(nbdcage::host::Plugin& plugin, const std::vector<char*>& params) 
       return false;
     }
   }
-  return plugin.configComplete() && plugin.getReady() && plugin.afterFork();
+  return true;
+}
+
+bool configure(nbdcage::host::Plugin& plugin, const std::vector<char*>& params) {
+  return applyParams(plugin, params) && plugin.configComplete() && plugin.getReady() && plugin.afterFork();
 }
 
 }  // namespace
@@ -101,6 +110,16 @@ int main(int argc, char** argv) {
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&] { plugin = std::make_unique<nbdcage::host::Plugin>(args.plugin, args.debugFlags); })) {
     fprintf(stderr, "nbdcage: %s: %s\n", args.plugin.c_str(), e->getDescription().cStr());
     return 1;
+  }
+  if (args.mode != Args::Mode::kServe) {
+    // As nbdkit: parameters are applied (config), but not config_complete.
+    if (!applyParams(*plugin, args.params)) return 1;
+    if (args.mode == Args::Mode::kDumpPlugin)
+      plugin->dump(args.plugin);
+    else
+      printf("%s %s\n", plugin->name(), plugin->version());
+    fflush(stdout);
+    return 0;
   }
   if (!configure(*plugin, args.params)) return 1;
   if (args.sandbox) nbdcage::host::enterSandbox();

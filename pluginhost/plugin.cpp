@@ -74,6 +74,39 @@ int Plugin::threadModel() const {
   return std::clamp(model, NBDKIT_THREAD_MODEL_SERIALIZE_CONNECTIONS, NBDKIT_THREAD_MODEL_PARALLEL);
 }
 
+void Plugin::dump(const std::string& path) {
+  static const char* const kModels[] = {"serialize_connections", "serialize_all_requests", "serialize_requests",
+                                        "parallel"};
+  bool v2 = p_._api_version == 2;
+  printf("path=%s\nname=%s\n", path.c_str(), p_.name);
+  if (p_.version) printf("version=%s\n", p_.version);
+  printf("api_version=%d\nstruct_size=%llu\nthread_model=%s\nerrno_is_preserved=%d\n", p_._api_version,
+         static_cast<unsigned long long>(std::min<uint64_t>(sizeof p_, p_._struct_size)), kModels[threadModel()],
+         p_.errno_is_preserved);
+  if (p_.magic_config_key) printf("magic_config_key=%s\n", p_.magic_config_key);
+  const std::pair<const char*, bool> has[] = {
+      {"longname", p_.longname}, {"description", p_.description}, {"load", p_.load}, {"unload", p_.unload},
+      {"config", p_.config}, {"config_complete", p_.config_complete}, {"config_help", p_.config_help},
+      {"get_ready", p_.get_ready}, {"after_fork", p_.after_fork}, {"preconnect", p_.preconnect},
+      {"list_exports", p_.list_exports}, {"default_export", p_.default_export},
+      {"export_description", p_.export_description}, {"open", p_.open}, {"close", p_.close},
+      {"get_size", p_.get_size}, {"block_size", p_.block_size}, {"can_write", p_.can_write},
+      {"can_flush", p_.can_flush}, {"is_rotational", p_.is_rotational}, {"can_trim", p_.can_trim},
+      {"can_zero", p_.can_zero}, {"can_fast_zero", v2 && p_.can_fast_zero}, {"can_extents", p_.can_extents},
+      {"can_fua", p_.can_fua}, {"can_multi_conn", p_.can_multi_conn}, {"can_cache", p_.can_cache},
+      {"pread", v2 ? p_.pread != nullptr : p_._pread_v1 != nullptr},
+      {"pwrite", v2 ? p_.pwrite != nullptr : p_._pwrite_v1 != nullptr},
+      {"flush", v2 ? p_.flush != nullptr : p_._flush_v1 != nullptr},
+      {"trim", v2 ? p_.trim != nullptr : p_._trim_v1 != nullptr},
+      {"zero", v2 ? p_.zero != nullptr : p_._zero_v1 != nullptr}, {"extents", p_.extents},
+      {"cache", p_.cache}, {"thread_model", p_.thread_model}, {"dump_plugin", p_.dump_plugin},
+      {"cleanup", p_.cleanup}};
+  for (const auto& [field, present] : has)
+    if (present) printf("has_%s=1\n", field);
+  fflush(stdout);
+  if (p_.dump_plugin) p_.dump_plugin();
+}
+
 int Plugin::failure() const {
   int err = takeThreadError();
   if (err == 0 && p_.errno_is_preserved) err = errno;

@@ -47,6 +47,8 @@ class Plugin {
   int apiVersion() const { return p_._api_version; }
   const char* magicConfigKey() const { return p_.magic_config_key; }
   int threadModel() const;  // min(declared, .thread_model())
+  // --dump-plugin: KEY=VALUE facts on stdout, then the plugin's own.
+  void dump(const std::string& path);
 
   // Configuration stage; each returns false after the plugin reported an
   // error.  Plugins may keep the key and value pointers (nbdkit hands them

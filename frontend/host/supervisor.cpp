@@ -367,4 +367,28 @@ std::vector<std::pair<std::string, std::string>> Supervisor::listExports(bool re
   throw HostError(failure);
 }
 
+int probePlugin(const Config& config, bool dumpAll) {
+  std::vector<std::string> args = {dumpAll ? "--dump-plugin" : "--plugin-version", "--no-sandbox"};
+  for (const auto& d : config.debugFlags) {
+    args.push_back("--debug-flag");
+    args.push_back(d);
+  }
+  args.push_back(config.pluginPath);
+  args.insert(args.end(), config.params.begin(), config.params.end());
+  try {
+    bp::child probe(config.hostPath, bp::args(args), bp::std_in < bp::null);
+    probe.wait();
+    int code = probe.native_exit_code();
+    if (WIFSIGNALED(code)) {
+      fprintf(stderr, "nbdcage: the plugin host crashed while loading '%s' (signal %d)\n", config.plugin.c_str(),
+              WTERMSIG(code));
+      return 1;
+    }
+    return WEXITSTATUS(code);
+  } catch (const std::exception& e) {
+    fprintf(stderr, "nbdcage: cannot start the plugin host: %s\n", e.what());
+    return 1;
+  }
+}
+
 }  // namespace nbdcage::frontend

@@ -77,4 +77,9 @@ class Supervisor {
   std::chrono::steady_clock::time_point lastSpawn_{};
 };
 
+// Runs a plugin host that loads and configures the plugin, prints its
+// facts on our stdout (all of them for --dump-plugin, else "NAME VERSION")
+// and exits.  Returns the status for nbdcage to exit with.
+int probePlugin(const Config& config, bool dumpAll);
+
 }  // namespace nbdcage::frontend

@@ -133,115 +133,138 @@ kj::Promise<int> forwardToCommand(kj::UnixEventPort& port, lifecycle::CaptiveCom
 
 }  // namespace
 
-int serve(const Config& config, kj::AsyncIoContext& io, frontend::Supervisor& supervisor,
-          const std::function<bool()>& ready) {
-  HostExports source(supervisor);
-  ConnectionSet conns;
-  kj::Promise<int> done = kj::NEVER_DONE;
+// One serving run: listeners (or stdin/stdout), connections, the captive
+// command, and the orderly shutdown.  Lives on serve()'s stack.
+class Server {
+ public:
+  Server(const Config& config, kj::AsyncIoContext& io, frontend::Supervisor& supervisor)
+      : config_(config), io_(io), supervisor_(supervisor), source_(supervisor) {}
 
-  std::unique_ptr<listen::PrivateSocketDir> privateDir;
-  std::vector<kj::Own<Acceptor>> acceptors;
-  std::unique_ptr<lifecycle::CaptiveCommand> captive;
-  std::optional<std::string> userSocket;
-  std::thread single;
-
-  try {
-    if (config.single) {
-      if (!ready()) return 1;
-      auto paf = kj::newPromiseAndCrossThreadFulfiller<int>();
-      // std::thread needs a functor with a noexcept destructor; kj::Own isn't.
-      auto fulfiller = std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<int>>>(kj::mv(paf.fulfiller));
-      single = std::thread([&source, &config, &conns, fulfiller]() {
-        uint64_t id = conns.add(STDIN_FILENO);
-        nbd::Stream stream(STDIN_FILENO, STDOUT_FILENO);
-        serveConnection(stream, source, config.readonly);
-        conns.remove(id);
-        (*fulfiller)->fulfill(0);
-      });
-      done = done.exclusiveJoin(kj::mv(paf.promise));
-    } else {
-      lifecycle::Endpoint ep;
-      std::vector<listen::Listener> listeners;
-      if (config.socketActivation) {
-        listeners = listen::takeActivatedSockets();
-      } else if (config.vsock) {
-        std::string port = config.port.value_or("10809");
-        listeners.push_back(listen::listenVsock(static_cast<uint32_t>(std::stoul(port))));
-        ep.port = port;
-        ep.vsock = true;
-      } else if (config.unixSocket || (config.run && !config.port && !config.ipaddr)) {  // --run implies -U -
-        std::string path;
-        if (!config.unixSocket || *config.unixSocket == "-") {
-          privateDir = std::make_unique<listen::PrivateSocketDir>();
-          path = privateDir->socketPath();
-        } else {
-          path = std::filesystem::absolute(*config.unixSocket).string();
-          userSocket = path;
-        }
-        listeners.push_back(listen::listenUnix(path));
-        ep.unixSocket = path;
+  int run(const std::function<bool()>& ready) {
+    kj::Promise<int> done = kj::NEVER_DONE;
+    try {
+      if (config_.single) {
+        if (!ready()) return 1;
+        done = startSingle();
       } else {
-        std::string port = config.port.value_or("10809");
-        listeners = listen::listenTcp(config.ipaddr, port);
-        ep.port = port;
+        lifecycle::Endpoint ep;
+        done = startListeners(ep);
+        if (!ready()) return 1;
+        if (config_.run) done = done.exclusiveJoin(startCommand(ep));
       }
-      for (auto& l : listeners) {
-        auto a = kj::heap<Acceptor>(io.unixEventPort, kj::mv(l), conns, source, config);
-        done = done.exclusiveJoin(a->run().then([]() { return 0; }));
-        acceptors.push_back(kj::mv(a));
-      }
-      if (!ready()) return 1;
-      if (config.run) {
-        captive = std::make_unique<lifecycle::CaptiveCommand>(
-            lifecycle::captiveScript(ep, config.exportName, *config.run));
-        done = done.exclusiveJoin(captive->exited(io.unixEventPort))
-                   .exclusiveJoin(forwardToCommand(io.unixEventPort, *captive, SIGTERM))
-                   .exclusiveJoin(forwardToCommand(io.unixEventPort, *captive, SIGINT));
-      }
+    } catch (const std::runtime_error& e) {  // ListenError too
+      fprintf(stderr, "nbdcage: %s\n", e.what());
+      return 1;
     }
-  } catch (const listen::ListenError& e) {
-    fprintf(stderr, "nbdcage: %s\n", e.what());
-    return 1;
-  } catch (const std::runtime_error& e) {
-    fprintf(stderr, "nbdcage: %s\n", e.what());
-    return 1;
+    if (captive_)
+      done = done.exclusiveJoin(onSignals(io_.unixEventPort, {SIGQUIT, SIGHUP}));
+    else
+      done = done.exclusiveJoin(onSignals(io_.unixEventPort, {SIGTERM, SIGINT, SIGQUIT, SIGHUP}));
+    return shutdown(done.wait(io_.waitScope));
   }
 
-  if (captive)
-    done = done.exclusiveJoin(onSignals(io.unixEventPort, {SIGQUIT, SIGHUP}));
-  else
-    done = done.exclusiveJoin(onSignals(io.unixEventPort, {SIGTERM, SIGINT, SIGQUIT, SIGHUP}));
-  int status = done.wait(io.waitScope);
+ private:
+  // -s: the one connection on stdin/stdout, on a thread of its own.
+  kj::Promise<int> startSingle() {
+    auto paf = kj::newPromiseAndCrossThreadFulfiller<int>();
+    // std::thread needs a functor with a noexcept destructor; kj::Own isn't.
+    auto fulfiller = std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<int>>>(kj::mv(paf.fulfiller));
+    single_ = std::thread([this, fulfiller]() {
+      uint64_t id = conns_.add(STDIN_FILENO);
+      nbd::Stream stream(STDIN_FILENO, STDOUT_FILENO);
+      serveConnection(stream, source_, config_.readonly);
+      conns_.remove(id);
+      (*fulfiller)->fulfill(0);
+    });
+    return kj::mv(paf.promise);
+  }
+
+  // Opens the listeners and starts accepting; `ep` says where, for --run.
+  kj::Promise<int> startListeners(lifecycle::Endpoint& ep) {
+    std::vector<listen::Listener> listeners;
+    if (config_.socketActivation) {
+      listeners = listen::takeActivatedSockets();
+    } else if (config_.vsock) {
+      ep.port = config_.port.value_or("10809");
+      ep.vsock = true;
+      listeners.push_back(listen::listenVsock(static_cast<uint32_t>(std::stoul(*ep.port))));
+    } else if (config_.unixSocket || (config_.run && !config_.port && !config_.ipaddr)) {  // --run implies -U -
+      if (!config_.unixSocket || *config_.unixSocket == "-") {
+        privateDir_ = std::make_unique<listen::PrivateSocketDir>();
+        ep.unixSocket = privateDir_->socketPath();
+      } else {
+        ep.unixSocket = userSocket_ = std::filesystem::absolute(*config_.unixSocket).string();
+      }
+      listeners.push_back(listen::listenUnix(*ep.unixSocket));
+    } else {
+      ep.port = config_.port.value_or("10809");
+      listeners = listen::listenTcp(config_.ipaddr, *ep.port);
+    }
+    kj::Promise<int> done = kj::NEVER_DONE;
+    for (auto& l : listeners) {
+      auto a = kj::heap<Acceptor>(io_.unixEventPort, kj::mv(l), conns_, source_, config_);
+      done = done.exclusiveJoin(a->run().then([]() { return 0; }));
+      acceptors_.push_back(kj::mv(a));
+    }
+    return done;
+  }
+
+  // --run: resolves with the command's status; SIGTERM and SIGINT go to it.
+  kj::Promise<int> startCommand(const lifecycle::Endpoint& ep) {
+    captive_ = std::make_unique<lifecycle::CaptiveCommand>(lifecycle::captiveScript(ep, config_.exportName, *config_.run));
+    return captive_->exited(io_.unixEventPort)
+        .exclusiveJoin(forwardToCommand(io_.unixEventPort, *captive_, SIGTERM))
+        .exclusiveJoin(forwardToCommand(io_.unixEventPort, *captive_, SIGINT));
+  }
 
   // Orderly shutdown: stop accepting, end connections, wait for them
   // (their handles close through the loop, so keep it turning), then the host.
-  acceptors.clear();
-  if (captive) captive->signal(SIGTERM);
-  conns.shutdownAll();
-  auto& timer = io.provider->getTimer();
-  // A second signal means: now.
-  auto again = onSignals(io.unixEventPort, {SIGTERM, SIGINT, SIGQUIT, SIGHUP}).fork();
-  bool hurry = waitUntilEmpty(timer, conns, timer.now() + 10 * kj::SECONDS)
-                   .then([] { return false; })
-                   .exclusiveJoin(again.addBranch().then([](int) { return true; }))
-                   .wait(io.waitScope);
-  if (conns.size() > 0 && !hurry) {
-    // Requests stuck in the plugin: ending the host fails them with EIO.
-    supervisor.stopHost();
-    waitUntilEmpty(timer, conns, timer.now() + 5 * kj::SECONDS).wait(io.waitScope);
+  int shutdown(int status) {
+    acceptors_.clear();
+    if (captive_) captive_->signal(SIGTERM);
+    conns_.shutdownAll();
+    auto& timer = io_.provider->getTimer();
+    // A second signal means: now.
+    auto again = onSignals(io_.unixEventPort, {SIGTERM, SIGINT, SIGQUIT, SIGHUP}).fork();
+    bool hurry = waitUntilEmpty(timer, conns_, timer.now() + 10 * kj::SECONDS)
+                     .then([] { return false; })
+                     .exclusiveJoin(again.addBranch().then([](int) { return true; }))
+                     .wait(io_.waitScope);
+    if (conns_.size() > 0 && !hurry) {
+      // Requests stuck in the plugin: ending the host fails them with EIO.
+      supervisor_.stopHost();
+      waitUntilEmpty(timer, conns_, timer.now() + 5 * kj::SECONDS).wait(io_.waitScope);
+    }
+    if (userSocket_) unlink(userSocket_->c_str());
+    privateDir_.reset();
+    if (conns_.size() > 0) {
+      // A connection thread is still blocked (e.g. -s reading a stdin that
+      // is not a socket).  It uses this object, so do not unwind it.
+      fprintf(stderr, "nbdcage: %zu connection(s) did not end; exiting anyway\n", conns_.size());
+      fflush(stderr);
+      _exit(status);
+    }
+    if (single_.joinable()) single_.join();
+    supervisor_.stopHost();
+    return status;
   }
-  if (userSocket) unlink(userSocket->c_str());
-  privateDir.reset();
-  if (conns.size() > 0) {
-    // A connection thread is still blocked (e.g. -s reading a stdin that is
-    // not a socket).  It uses objects on this stack, so do not unwind them.
-    fprintf(stderr, "nbdcage: %zu connection(s) did not end; exiting anyway\n", conns.size());
-    fflush(stderr);
-    _exit(status);
-  }
-  if (single.joinable()) single.join();
-  supervisor.stopHost();
-  return status;
+
+  const Config& config_;
+  kj::AsyncIoContext& io_;
+  frontend::Supervisor& supervisor_;
+  HostExports source_;
+  ConnectionSet conns_;
+  std::unique_ptr<listen::PrivateSocketDir> privateDir_;
+  std::vector<kj::Own<Acceptor>> acceptors_;
+  std::unique_ptr<lifecycle::CaptiveCommand> captive_;
+  std::optional<std::string> userSocket_;
+  std::thread single_;
+};
+
+int serve(const Config& config, kj::AsyncIoContext& io, frontend::Supervisor& supervisor,
+          const std::function<bool()>& ready) {
+  Server server(config, io, supervisor);
+  return server.run(ready);
 }
 
 }  // namespace nbdcage

@@ -109,6 +109,38 @@ bool isDebugFlag(const std::string& d) {
   return errno == 0 && *end == '\0' && v >= INT_MIN && v <= INT_MAX;
 }
 
+// The options' values into `c`, each checked on the way.
+void readOptions(const po::variables_map& vm, Config& c) {
+  if (vm.count("unix")) c.unixSocket = vm["unix"].as<std::string>();
+  if (vm.count("port")) c.port = vm["port"].as<std::string>();
+  if (vm.count("ipaddr")) c.ipaddr = vm["ipaddr"].as<std::string>();
+  c.single = vm.count("single") || vm.count("stdin");
+  c.vsock = vm.count("vsock") > 0;
+  c.foreground = vm.count("foreground") > 0;
+  c.readonly = vm.count("readonly") > 0;
+  c.verbose = vm.count("verbose") > 0;
+  c.exitWithParent = vm.count("exit-with-parent") > 0;
+  c.sandbox = vm.count("no-sandbox") == 0;
+  if (vm.count("exportname")) c.exportName = vm["exportname"].as<std::string>();
+  if (vm.count("threads")) {
+    c.threads = vm["threads"].as<unsigned>();
+    if (c.threads == 0 || c.threads > 1024) fail("-t: the number of threads must be between 1 and 1024");
+  }
+  if (vm.count("run")) c.run = vm["run"].as<std::string>();
+  if (vm.count("debug")) {
+    for (const auto& d : vm["debug"].as<std::vector<std::string>>()) {
+      if (!isDebugFlag(d)) fail("-D (Debug Flag) must have the format NAME.FLAG=N, not '" + d + "'");
+      c.debugFlags.push_back(d);
+    }
+  }
+  if (vm.count("log")) {
+    c.log = vm["log"].as<std::string>();
+    if (*c.log != "stderr" && *c.log != "syslog" && *c.log != "null")
+      fail("--log must be stderr, syslog or null, not '" + *c.log + "'");
+  }
+  if (vm.count("pidfile")) c.pidfile = fs::absolute(vm["pidfile"].as<std::string>()).string();
+}
+
 void checkConflicts(const Config& c, const po::variables_map& vm) {
   if (c.socketActivation) {
     // The sockets come from systemd: anything that would make others is wrong.
@@ -202,34 +234,7 @@ CliResult parseCommandLine(int argc, const char* const* argv) {
       result.exitStatus = 0;
       return result;
     }
-    if (vm.count("unix")) c.unixSocket = vm["unix"].as<std::string>();
-    if (vm.count("port")) c.port = vm["port"].as<std::string>();
-    if (vm.count("ipaddr")) c.ipaddr = vm["ipaddr"].as<std::string>();
-    c.single = vm.count("single") || vm.count("stdin");
-    c.vsock = vm.count("vsock") > 0;
-    c.foreground = vm.count("foreground") > 0;
-    c.readonly = vm.count("readonly") > 0;
-    c.verbose = vm.count("verbose") > 0;
-    c.exitWithParent = vm.count("exit-with-parent") > 0;
-    c.sandbox = vm.count("no-sandbox") == 0;
-    if (vm.count("exportname")) c.exportName = vm["exportname"].as<std::string>();
-    if (vm.count("threads")) {
-      c.threads = vm["threads"].as<unsigned>();
-      if (c.threads == 0 || c.threads > 1024) fail("-t: the number of threads must be between 1 and 1024");
-    }
-    if (vm.count("run")) c.run = vm["run"].as<std::string>();
-    if (vm.count("debug")) {
-      for (const auto& d : vm["debug"].as<std::vector<std::string>>()) {
-        if (!isDebugFlag(d)) fail("-D (Debug Flag) must have the format NAME.FLAG=N, not '" + d + "'");
-        c.debugFlags.push_back(d);
-      }
-    }
-    if (vm.count("log")) {
-      c.log = vm["log"].as<std::string>();
-      if (*c.log != "stderr" && *c.log != "syslog" && *c.log != "null")
-        fail("--log must be stderr, syslog or null, not '" + *c.log + "'");
-    }
-    if (vm.count("pidfile")) c.pidfile = fs::absolute(vm["pidfile"].as<std::string>()).string();
+    readOptions(vm, c);
     auto args = vm.count("args") ? vm["args"].as<std::vector<std::string>>() : std::vector<std::string>{};
     if (args.empty()) fail("no plugin given: try 'nbdcage memory 1G' or see 'nbdcage --help'");
     c.socketActivation = listen::socketActivated();

@@ -156,6 +156,8 @@ class Server {
       fprintf(stderr, "nbdcage: %s\n", e.what());
       return 1;
     }
+    // A plugin's nbdkit_shutdown() stops the server as SIGTERM would.
+    done = done.exclusiveJoin(supervisor_.pluginAskedToStop().then([] { return 0; }));
     if (captive_)
       done = done.exclusiveJoin(onSignals(io_.unixEventPort, {SIGQUIT, SIGHUP}));
     else

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -38,5 +39,8 @@ std::string takeThreadErrorMessage();
 
 // True once the plugin called nbdkit_shutdown().
 bool shutdownRequested();
+// Runs (on the caller's thread) when the plugin calls nbdkit_shutdown(),
+// at most once; set before serving.
+void setShutdownHook(std::function<void()> hook);
 
 }  // namespace nbdcage::host

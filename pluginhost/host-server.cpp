@@ -76,6 +76,19 @@ void fillExport(schema::ExportInfo::Builder e, const ExportAnswers& a) {
 
 }  // namespace
 
+HostServer::HostServer(Plugin& plugin, HostOptions options, kj::UnixEventPort& events)
+    : plugin_(plugin),
+      options_(options),
+      shutdownObserver_(events, shutdownBell_.fd(), kj::UnixEventPort::FdObserver::OBSERVE_READ),
+      shutdownRequested_(shutdownObserver_.whenBecomesReadable().fork()) {
+  setShutdownHook([this] { shutdownBell_.ring(); });
+  if (shutdownRequested()) shutdownBell_.ring();  // asked during configuration
+}
+
+HostServer::~HostServer() { setShutdownHook(nullptr); }
+
+kj::Promise<void> HostServer::waitForShutdown(WaitForShutdownContext) { return shutdownRequested_.addBranch(); }
+
 kj::Promise<void> HostServer::hello(HelloContext context) {
   auto results = context.getResults();
   results.setProtocolVersion(schema::PROTOCOL_VERSION);

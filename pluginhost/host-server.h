@@ -5,7 +5,10 @@
 #include <condition_variable>
 #include <mutex>
 
+#include <kj/async-unix.h>
+
 #include "host.capnp.h"
+#include "ipc/shm-region.h"
 #include "pluginhost/plugin.h"
 
 namespace nbdcage::host {
@@ -38,7 +41,8 @@ class ConnectionGate {
 
 class HostServer final : public ipc::schema::PluginHost::Server {
  public:
-  HostServer(Plugin& plugin, HostOptions options) : plugin_(plugin), options_(options) {}
+  HostServer(Plugin& plugin, HostOptions options, kj::UnixEventPort& events);
+  ~HostServer();
 
  protected:
   kj::Promise<void> hello(HelloContext context) override;
@@ -46,12 +50,18 @@ class HostServer final : public ipc::schema::PluginHost::Server {
   kj::Promise<void> listExports(ListExportsContext context) override;
   kj::Promise<void> defaultExport(DefaultExportContext context) override;
   kj::Promise<void> ping(PingContext context) override;
+  kj::Promise<void> waitForShutdown(WaitForShutdownContext context) override;
 
  private:
   Plugin& plugin_;
   HostOptions options_;
   std::mutex serializeAll_;
   ConnectionGate gate_;
+  // nbdkit_shutdown may run on any thread: it rings this eventfd, which the
+  // RPC loop watches.
+  ipc::Doorbell shutdownBell_;
+  kj::UnixEventPort::FdObserver shutdownObserver_;
+  kj::ForkedPromise<void> shutdownRequested_;
 };
 
 }  // namespace nbdcage::host

@@ -128,7 +128,7 @@ int main(int argc, char** argv) {
     auto io = kj::setupAsyncIo();
     auto stream = io.lowLevelProvider->wrapUnixSocketFd(3, kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
     capnp::TwoPartyVatNetwork network(*stream, 3, capnp::rpc::twoparty::Side::SERVER);
-    auto server = capnp::makeRpcServer(network, kj::heap<nbdcage::host::HostServer>(*plugin, args.host));
+    auto server = capnp::makeRpcServer(network, kj::heap<nbdcage::host::HostServer>(*plugin, args.host, io.unixEventPort));
     network.onDisconnect().wait(io.waitScope);
   }
   plugin->cleanup();

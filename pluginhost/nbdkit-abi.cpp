@@ -33,6 +33,9 @@ thread_local const char* t_exportName = nullptr;
 thread_local int t_error = 0;
 thread_local std::string t_errorMessage;
 
+std::mutex g_shutdownLock;
+std::function<void()> g_shutdownHook;  // guarded by g_shutdownLock
+
 std::mutex g_internLock;
 std::vector<std::unique_ptr<char[]>> g_interned;  // lives as long as the host
 
@@ -111,6 +114,11 @@ std::string takeThreadErrorMessage() {
 }
 
 bool shutdownRequested() { return g_shutdown.load(); }
+
+void setShutdownHook(std::function<void()> hook) {
+  std::lock_guard lock(g_shutdownLock);
+  g_shutdownHook = std::move(hook);
+}
 
 }  // namespace nbdcage::host
 
@@ -286,7 +294,11 @@ int nbdkit_nanosleep(unsigned sec, unsigned nsec) {
   return 0;
 }
 
-void nbdkit_shutdown(void) { g_shutdown.store(true); }
+void nbdkit_shutdown(void) {
+  if (g_shutdown.exchange(true)) return;
+  std::lock_guard lock(g_shutdownLock);
+  if (g_shutdownHook) g_shutdownHook();
+}
 
 const char* nbdkit_export_name(void) {
   if (t_exportName == nullptr) {

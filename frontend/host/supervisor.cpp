@@ -35,6 +35,7 @@ struct Supervisor::Host {
   kj::Own<kj::UnixEventPort::FdObserver> observer;
   kj::Promise<void> watch = nullptr;  // declared after observer: destroyed first
   std::thread relay;                  // copies the host's stderr into ours
+  kj::Promise<void> shutdownWatch = nullptr;  // the outstanding waitForShutdown
   ~Host() {
     if (relay.joinable()) relay.join();  // ends once the host is gone
   }
@@ -96,7 +97,19 @@ Supervisor::Supervisor(const Config& config, kj::AsyncIoContext& io)
     : config_(config),
       io_(io),
       executor_(kj::getCurrentThreadExecutor().addRef()),
-      startDir_(std::filesystem::current_path().string()) {}
+      startDir_(std::filesystem::current_path().string()) {
+  auto paf = kj::newPromiseAndFulfiller<void>();
+  stopFulfiller_ = kj::mv(paf.fulfiller);
+  stopRequested_ = paf.promise.fork();
+}
+
+void Supervisor::watchForShutdown(Host& host) {
+  host.shutdownWatch = host.client.waitForShutdownRequest()
+                           .send()
+                           .then([this](auto&&) { stopFulfiller_->fulfill(); },
+                                 [](kj::Exception&&) {})  // a host that dies asks nothing
+                           .eagerlyEvaluate(nullptr);
+}
 
 Supervisor::~Supervisor() { stopHost(); }
 
@@ -227,6 +240,7 @@ int Supervisor::start() {
   }
   host_ = kj::mv(host);
   watchHost(*host_);
+  watchForShutdown(*host_);
   return 0;
 }
 
@@ -238,12 +252,14 @@ Supervisor::Host& Supervisor::ensureHost() {
   if (host_) stopHost();
   host_ = spawnHost();
   watchHost(*host_);
+  watchForShutdown(*host_);
   return *host_;
 }
 
 void Supervisor::stopHost() {
   if (!host_) return;
   handles_.clear();
+  host_->shutdownWatch = nullptr;
   host_->client = nullptr;
   host_->rpc = nullptr;
   host_->network = nullptr;

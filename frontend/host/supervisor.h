@@ -55,10 +55,14 @@ class Supervisor {
   // reaps it.
   void stopHost();
 
+  // Loop thread: resolves when a plugin calls nbdkit_shutdown().
+  kj::Promise<void> pluginAskedToStop() { return stopRequested_.addBranch(); }
+
  private:
   struct Host;
 
   Host& ensureHost();  // loop thread
+  void watchForShutdown(Host& host);
   template <typename T, typename Call>
   kj::Maybe<T> callHost(std::string& failure, Call&& call);  // any other thread
   kj::Own<Host> spawnHost();
@@ -75,6 +79,8 @@ class Supervisor {
   uint64_t nextHandleId_ = 1;
   std::map<uint64_t, std::pair<uint64_t, ipc::schema::Handle::Client>> handles_;  // id -> (generation, cap)
   std::chrono::steady_clock::time_point lastSpawn_{};
+  kj::Own<kj::PromiseFulfiller<void>> stopFulfiller_;
+  kj::ForkedPromise<void> stopRequested_ = nullptr;
 };
 
 // Runs a plugin host that loads and configures the plugin, prints its

@@ -87,4 +87,9 @@ interface PluginHost {
 
   ping @4 () -> ();
   # Health check; answered by the RPC thread.
+
+  waitForShutdown @5 () -> ();
+  # Returns when the plugin has asked the server to shut down
+  # (nbdkit_shutdown).  The frontend keeps one call outstanding per host and
+  # then stops as if it had received SIGTERM.
 }

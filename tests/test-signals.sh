@@ -38,6 +38,23 @@ if [ -f "$eval_plugin" ]; then
   [ "$status" -eq 0 ] || fail "exit status $status after an in-flight request"
 fi
 
+# 4. A second signal does not wait for a slow request in flight.
+if [ -f "$eval_plugin" ]; then
+  rm -f "$tmp/started"
+  "$NBDCAGE" -f -U "$tmp/sock4" "$eval_plugin" get_size='echo 1048576' thread_model='echo parallel' \
+    pread="touch $tmp/started; sleep 30; head -c \$3 /dev/zero" &
+  pid4=$!
+  cleanup_fn "kill -9 $pid4 2>/dev/null"
+  poll 30 test -S "$tmp/sock4" || fail "eval server did not start"
+  nbdsh -u "nbd+unix://?socket=$tmp/sock4" -c 'h.pread(512, 0)' > /dev/null 2>&1 &
+  poll 30 test -e "$tmp/started" || fail "the read never reached the plugin"
+  kill -TERM "$pid4"
+  sleep 0.2
+  kill -0 "$pid4" || fail "the first signal did not wait for the request in flight"
+  kill -TERM "$pid4"
+  poll 5 sh -c "! kill -0 $pid4 2>/dev/null" || fail "a second signal did not end nbdcage at once"
+fi
+
 # 3. With --run the signal goes to the command, whose status nbdcage takes.
 "$NBDCAGE" -U - memory 1M --run "trap 'exit 7' TERM; echo \$\$ > $tmp/cmd; while :; do sleep 0.05; done" &
 pid3=$!

@@ -244,6 +244,7 @@ class Server {
       // is not a socket).  It uses this object, so do not unwind it.
       fprintf(stderr, "nbdcage: %zu connection(s) did not end; exiting anyway\n", conns_.size());
       fflush(stderr);
+      supervisor_.killHostNow();
       _exit(status);
     }
     if (single_.joinable()) single_.join();

@@ -42,7 +42,7 @@ fi
 if [ -f "$eval_plugin" ]; then
   rm -f "$tmp/started"
   "$NBDCAGE" -f -U "$tmp/sock4" "$eval_plugin" get_size='echo 1048576' thread_model='echo parallel' \
-    pread="touch $tmp/started; sleep 30; head -c \$3 /dev/zero" &
+    pread="echo \$\$ > $tmp/script; touch $tmp/started; exec sleep 30" &
   pid4=$!
   cleanup_fn "kill -9 $pid4 2>/dev/null"
   poll 30 test -S "$tmp/sock4" || fail "eval server did not start"
@@ -53,6 +53,8 @@ if [ -f "$eval_plugin" ]; then
   kill -0 "$pid4" || fail "the first signal did not wait for the request in flight"
   kill -TERM "$pid4"
   poll 5 sh -c "! kill -0 $pid4 2>/dev/null" || fail "a second signal did not end nbdcage at once"
+  script=$(cat "$tmp/script")
+  poll 5 sh -c "! kill -0 $script 2>/dev/null" || fail "the plugin's own process outlived nbdcage"
 fi
 
 # 3. With --run the signal goes to the command, whose status nbdcage takes.

@@ -103,6 +103,10 @@ Supervisor::Supervisor(const Config& config, kj::AsyncIoContext& io)
   stopRequested_ = paf.promise.fork();
 }
 
+void Supervisor::killHostNow() {
+  if (host_ && !host_->dead) kill(-host_->child.id(), SIGKILL);
+}
+
 void Supervisor::watchForShutdown(Host& host) {
   host.shutdownWatch = host.client.waitForShutdownRequest()
                            .send()
@@ -142,6 +146,7 @@ kj::Own<Supervisor::Host> Supervisor::spawnHost() {
     dup2(errEnd, STDERR_FILENO);         // messages go through our log
     dup2(STDERR_FILENO, STDOUT_FILENO);  // a plugin's printf never reaches a client
     prctl(PR_SET_PDEATHSIG, SIGKILL);  // the host never outlives us
+    setsid();                          // its own process group: see reap()
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -190,6 +195,8 @@ void Supervisor::reap(Host& host, bool expected) {
   std::error_code ec;
   host.child.wait(ec);
   int code = host.child.native_exit_code();
+  // Whatever the plugin started (scripts, helpers) goes with its host.
+  kill(-host.child.id(), SIGKILL);
   if (!expected) {
     if (WIFSIGNALED(code))
       fprintf(stderr, "nbdcage: the plugin host (pid %d) was killed by signal %d; a new one serves the next connection\n",
@@ -224,6 +231,7 @@ int Supervisor::start() {
     std::error_code ec;
     host->child.wait(ec);
     int code = host->child.native_exit_code();
+    kill(-host->child.id(), SIGKILL);
     host->dead = true;
     if (host->relay.joinable()) host->relay.join();  // the host's last words first
     if (version != 0 && version != schema::PROTOCOL_VERSION) {

@@ -55,6 +55,10 @@ class Supervisor {
   // reaps it.
   void stopHost();
 
+  // Any thread, just before exiting in a hurry: SIGKILL to the host and
+  // everything it started.
+  void killHostNow();
+
   // Loop thread: resolves when a plugin calls nbdkit_shutdown().
   kj::Promise<void> pluginAskedToStop() { return stopRequested_.addBranch(); }
 

@@ -3,7 +3,7 @@
 # nbdcage's plugin host and serve correctly.
 . "$(dirname "$0")/functions.sh"
 requires qemu-io nbdcopy cmp
-dir=/usr/lib/x86_64-linux-gnu/nbdkit/plugins
+dir=${NBDKIT_PLUGINDIR:?}
 [ -f "$dir/nbdkit-memory-plugin.so" ] || { echo "SKIP: Debian's nbdkit plugins are not installed"; exit 77; }
 
 "$NBDCAGE" -U - "$dir/nbdkit-memory-plugin.so" size=1M \

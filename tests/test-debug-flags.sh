@@ -3,7 +3,7 @@
 # plugin host (nbdkit's syntax): the extra debug output appears; an unknown
 # flag is a warning; a malformed one is a command-line error.
 . "$(dirname "$0")/functions.sh"
-data=/usr/lib/x86_64-linux-gnu/nbdkit/plugins/nbdkit-data-plugin.so
+data=${NBDKIT_PLUGINDIR:?}/nbdkit-data-plugin.so
 [ -f "$data" ] || { echo "SKIP: Debian's data plugin is not installed"; exit 77; }
 
 "$NBDCAGE" -v -D data.AST=1 -U - "$data" '1 2 3' --run true 2> "$tmp/on"

@@ -21,7 +21,7 @@ set -e
 [ $status2 -eq 1 ] && [ ! -s "$tmp/out" ] && [ -s "$tmp/err" ] || fail "--dump-plugin -s: $status2"
 
 # A third-party plugin's own dump_plugin output follows ours.
-example2=/usr/lib/x86_64-linux-gnu/nbdkit/plugins/nbdkit-example2-plugin.so
+example2=${NBDKIT_PLUGINDIR:?}/nbdkit-example2-plugin.so
 if [ -f "$example2" ]; then
   "$NBDCAGE" "$example2" --dump-plugin > "$tmp/ex2"
   grep -q '^has_dump_plugin=1$' "$tmp/ex2" && grep -q '^example2_extra=' "$tmp/ex2" \

@@ -5,7 +5,7 @@
 # itself: each pread marks itself running and records how many were.
 . "$(dirname "$0")/functions.sh"
 requires nbdsh
-eval_plugin=/usr/lib/x86_64-linux-gnu/nbdkit/plugins/nbdkit-eval-plugin.so
+eval_plugin=${NBDKIT_PLUGINDIR:?}/nbdkit-eval-plugin.so
 [ -f "$eval_plugin" ] || { echo "SKIP: Debian's eval plugin is not installed"; exit 77; }
 
 cat > "$tmp/client.py" <<'PY'

@@ -5,7 +5,7 @@
 # command and nbdcage exits with the command's status.
 . "$(dirname "$0")/functions.sh"
 requires nbdsh
-eval_plugin=/usr/lib/x86_64-linux-gnu/nbdkit/plugins/nbdkit-eval-plugin.so
+eval_plugin=${NBDKIT_PLUGINDIR:?}/nbdkit-eval-plugin.so
 
 # 1. An idle client does not hold nbdcage up.
 start_nbdcage memory 1M

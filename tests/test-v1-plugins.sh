@@ -4,7 +4,7 @@
 # writes and flush go through the v1 slots.
 . "$(dirname "$0")/functions.sh"
 requires nbdcopy qemu-io cmp sfdisk
-dir=/usr/lib/x86_64-linux-gnu/nbdkit/plugins
+dir=${NBDKIT_PLUGINDIR:?}
 [ -f "$dir/nbdkit-split-plugin.so" ] || { echo "SKIP: Debian's split plugin is not installed"; exit 77; }
 
 head -c 1M /dev/urandom > "$tmp/a"

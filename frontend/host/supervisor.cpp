@@ -1,6 +1,7 @@
 #include "frontend/host/supervisor.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <kj/debug.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -253,6 +254,12 @@ int Supervisor::start() {
 }
 
 Supervisor::Host& Supervisor::ensureHost() {
+  // The event loop may not have seen the pidfd yet: ask it directly, so a
+  // connection right after a host died gets a new host, not the dead one.
+  if (host_ && !host_->dead) {
+    struct pollfd p = {host_->pidfd.get(), POLLIN, 0};
+    if (poll(&p, 1, 0) > 0) reap(*host_, false);
+  }
   if (host_ && !host_->dead) return *host_;
   // Back off: a plugin that dies at once must not make us fork in a loop.
   auto since = std::chrono::steady_clock::now() - lastSpawn_;

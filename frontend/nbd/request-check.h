@@ -1,5 +1,5 @@
 // Validation of one transmission-phase request against what was
-// negotiated.  Pure, so that every rule is unit-tested; the reader thread
+// negotiated.  Pure, so that every rule is unit-tested; the connection
 // calls it once per request before anything reaches the plugin host.
 #pragma once
 

@@ -147,7 +147,10 @@ kj::Own<Supervisor::Host> Supervisor::spawnHost() {
     dup2(errEnd, STDERR_FILENO);         // messages go through our log
     dup2(STDERR_FILENO, STDOUT_FILENO);  // a plugin's printf never reaches a client
     prctl(PR_SET_PDEATHSIG, SIGKILL);  // the host never outlives us
-    setsid();                          // its own process group: see reap()
+    // Its own process group (see reap()), but not its own session: a new
+    // session would also be a new scheduler autogroup, and the host would
+    // compete with nbdcage for CPU instead of sharing with it.
+    setpgid(0, 0);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);

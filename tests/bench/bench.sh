@@ -41,7 +41,7 @@ fio_iops() {  # fio_iops RW
 print(int(j['read']['iops'] + j['write']['iops']))" "$tmp/fio.json"
 }
 
-declare -A total
+results=()
 for r in $(seq "$rounds"); do
   for name in nbdcage nbdkit; do
     server "$name" memory size=256M
@@ -56,12 +56,17 @@ for r in $(seq "$rounds"); do
     stop
     mbps=$(/usr/bin/python3 -c "print(int(1024 / ($t1 - $t0)))")
     echo "round $r $name: randread ${rr} IOPS, randwrite ${rw} IOPS, copy ${mbps} MiB/s"
-    total[$name.rr]=$(( ${total[$name.rr]:-0} + rr ))
-    total[$name.rw]=$(( ${total[$name.rw]:-0} + rw ))
-    total[$name.cp]=$(( ${total[$name.cp]:-0} + mbps ))
+    results+=("$r $name $rr $rw $mbps")
   done
 done
-ratio() { /usr/bin/python3 -c "print(f'{$1 / $2:.2f}')"; }
-echo "ratio nbdcage/nbdkit: randread $(ratio ${total[nbdcage.rr]} ${total[nbdkit.rr]})" \
-     "randwrite $(ratio ${total[nbdcage.rw]} ${total[nbdkit.rw]})" \
-     "copy $(ratio ${total[nbdcage.cp]} ${total[nbdkit.cp]})"
+# The median over rounds of each round's ratio: one noisy round (this is a
+# shared virtual machine) moves it far less than it moves a mean.
+printf '%s\n' "${results[@]}" | /usr/bin/python3 -c '
+import statistics, sys
+rows = [l.split() for l in sys.stdin if l.strip()]
+by = {}
+for r, name, rr, rw, cp in rows:
+    by.setdefault(r, {})[name] = (int(rr), int(rw), int(cp))
+ratios = [[by[r]["nbdcage"][i] / by[r]["nbdkit"][i] for r in by] for i in range(3)]
+print("ratio nbdcage/nbdkit (median of %d rounds): randread %.2f randwrite %.2f copy %.2f"
+      % (len(by), *(statistics.median(x) for x in ratios)))'

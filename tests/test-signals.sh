@@ -19,40 +19,35 @@ set +e; wait "$pid"; status=$?; set -e
 [ "$status" -eq 0 ] || fail "SIGTERM exit status $status"
 [ ! -e "$sock" ] || fail "socket left behind"
 
+# A server whose reads run the given shell snippet first (eval plugin).
+start_slow_server() {
+  rm -f "$tmp/started"
+  start_nbdcage "$eval_plugin" get_size='echo 1048576' thread_model='echo parallel' pread="$1"
+}
+
 # 2. A request in flight is answered before the exit.
 if [ -f "$eval_plugin" ]; then
-  rm -f "$tmp/started"
-  "$NBDCAGE" -f -U "$tmp/sock2" "$eval_plugin" get_size='echo 1048576' thread_model='echo parallel' \
-    pread="touch $tmp/started; sleep 1; head -c \$3 /dev/zero" &
-  pid2=$!
-  cleanup_fn "kill $pid2 2>/dev/null"
-  poll 30 test -S "$tmp/sock2" || fail "eval server did not start"
-  nbdsh -u "nbd+unix://?socket=$tmp/sock2" -c 'assert h.pread(512, 0) == bytearray(512); print("answered")' \
-    > "$tmp/answer" 2>&1 &
+  start_slow_server "touch $tmp/started; sleep 1; head -c \$3 /dev/zero"
+  nbdsh -u "$uri" -c 'assert h.pread(512, 0) == bytearray(512); print("answered")' > "$tmp/answer" 2>&1 &
   reader=$!
   poll 30 test -e "$tmp/started" || fail "the read never reached the plugin"
-  kill -TERM "$pid2"
+  kill -TERM "$pid"
   wait "$reader" || { cat "$tmp/answer"; fail "the in-flight read was not answered"; }
   grep -q answered "$tmp/answer" || fail "no answer"
-  set +e; wait "$pid2"; status=$?; set -e
+  set +e; wait "$pid"; status=$?; set -e
   [ "$status" -eq 0 ] || fail "exit status $status after an in-flight request"
 fi
 
 # 4. A second signal does not wait for a slow request in flight.
 if [ -f "$eval_plugin" ]; then
-  rm -f "$tmp/started"
-  "$NBDCAGE" -f -U "$tmp/sock4" "$eval_plugin" get_size='echo 1048576' thread_model='echo parallel' \
-    pread="echo \$\$ > $tmp/script; touch $tmp/started; exec sleep 30" &
-  pid4=$!
-  cleanup_fn "kill -9 $pid4 2>/dev/null"
-  poll 30 test -S "$tmp/sock4" || fail "eval server did not start"
-  nbdsh -u "nbd+unix://?socket=$tmp/sock4" -c 'h.pread(512, 0)' > /dev/null 2>&1 &
+  start_slow_server "echo \$\$ > $tmp/script; touch $tmp/started; exec sleep 30"
+  nbdsh -u "$uri" -c 'h.pread(512, 0)' > /dev/null 2>&1 &
   poll 30 test -e "$tmp/started" || fail "the read never reached the plugin"
-  kill -TERM "$pid4"
+  kill -TERM "$pid"
   sleep 0.2
-  kill -0 "$pid4" || fail "the first signal did not wait for the request in flight"
-  kill -TERM "$pid4"
-  poll 5 sh -c "! kill -0 $pid4 2>/dev/null" || fail "a second signal did not end nbdcage at once"
+  kill -0 "$pid" || fail "the first signal did not wait for the request in flight"
+  kill -TERM "$pid"
+  poll 5 sh -c "! kill -0 $pid 2>/dev/null" || fail "a second signal did not end nbdcage at once"
   script=$(cat "$tmp/script")
   poll 5 sh -c "! kill -0 $script 2>/dev/null" || fail "the plugin's own process outlived nbdcage"
 fi

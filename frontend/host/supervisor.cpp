@@ -60,6 +60,16 @@ class FdCap final : public schema::FileDescriptor::Server {
   kj::AutoCloseFd fd_;
 };
 
+// The end of every host command line: -D flags, the plugin, its parameters.
+void appendPluginArgs(const Config& config, std::vector<std::string>& args) {
+  for (const auto& d : config.debugFlags) {
+    args.push_back("--debug-flag");
+    args.push_back(d);
+  }
+  args.push_back(config.pluginPath);
+  args.insert(args.end(), config.params.begin(), config.params.end());
+}
+
 bool isPowerOf2(uint32_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
 // The host is untrusted: anything it says about the export is checked.
@@ -126,14 +136,9 @@ kj::Own<Supervisor::Host> Supervisor::spawnHost() {
   if (config_.verbose) args.push_back("--verbose");
   if (config_.readonly) args.push_back("--readonly");
   if (!config_.sandbox) args.push_back("--no-sandbox");
-  for (const auto& d : config_.debugFlags) {
-    args.push_back("--debug-flag");
-    args.push_back(d);
-  }
   args.push_back("--threads");
   args.push_back(std::to_string(config_.threads));
-  args.push_back(config_.pluginPath);
-  args.insert(args.end(), config_.params.begin(), config_.params.end());
+  appendPluginArgs(config_, args);
 
   int errPipe[2];
   KJ_SYSCALL(pipe2(errPipe, O_CLOEXEC));
@@ -193,8 +198,8 @@ void Supervisor::watchHost(Host& host) {
   host.watch = host.observer->whenBecomesReadable().then([this, &host]() { reap(host, false); }).eagerlyEvaluate(nullptr);
 }
 
-void Supervisor::reap(Host& host, bool expected) {
-  if (host.dead) return;
+int Supervisor::reap(Host& host, bool expected) {
+  if (host.dead) return host.child.native_exit_code();
   host.dead = true;
   std::error_code ec;
   host.child.wait(ec);
@@ -209,6 +214,7 @@ void Supervisor::reap(Host& host, bool expected) {
       fprintf(stderr, "nbdcage: the plugin host (pid %d) exited with status %d; a new one serves the next connection\n",
               host.child.id(), WEXITSTATUS(code));
   }
+  return code;
 }
 
 int Supervisor::start() {
@@ -232,11 +238,7 @@ int Supervisor::start() {
     host->rpc = nullptr;
     host->network = nullptr;
     host->stream = nullptr;
-    std::error_code ec;
-    host->child.wait(ec);
-    int code = host->child.native_exit_code();
-    kill(-host->child.id(), SIGKILL);
-    host->dead = true;
+    int code = reap(*host, true);
     if (host->relay.joinable()) host->relay.join();  // the host's last words first
     if (version != 0 && version != schema::PROTOCOL_VERSION) {
       fprintf(stderr, "nbdcage: %s speaks protocol %u, this nbdcage speaks %u: reinstall nbdcage\n",
@@ -403,12 +405,7 @@ std::vector<std::pair<std::string, std::string>> Supervisor::listExports(bool re
 
 int probePlugin(const Config& config, bool dumpAll) {
   std::vector<std::string> args = {dumpAll ? "--dump-plugin" : "--plugin-version", "--no-sandbox"};
-  for (const auto& d : config.debugFlags) {
-    args.push_back("--debug-flag");
-    args.push_back(d);
-  }
-  args.push_back(config.pluginPath);
-  args.insert(args.end(), config.params.begin(), config.params.end());
+  appendPluginArgs(config, args);
   try {
     bp::child probe(config.hostPath, bp::args(args), bp::std_in < bp::null);
     probe.wait();

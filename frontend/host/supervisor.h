@@ -72,7 +72,7 @@ class Supervisor {
   kj::Own<Host> spawnHost();
   void watchHost(Host& host);
   kj::Promise<void> closeHandle(uint64_t id);
-  void reap(Host& host, bool expected);
+  int reap(Host& host, bool expected);  // waits for it; its wait status
 
   const Config& config_;
   kj::AsyncIoContext& io_;

@@ -23,4 +23,9 @@ grep -q '"start": 262144, "length": 65536, "depth": 0, "present": true, "zero": 
 qemu-io -f raw "$uri" -c 'write -z 256k 64k' >/dev/null
 nbdinfo --map "$uri" > "$tmp/map2"
 [ "$(wc -l < "$tmp/map2")" -eq 1 ] || { cat "$tmp/map2"; fail "zeroed range still data"; }
+
+# A plugin without extents (example1): the whole disk is reported as data.
+"$NBDCAGE" -U - example1 --run 'nbdinfo --map "$uri"' > "$tmp/map3"
+awk '$1 == 0 && $2 == 104857600 && $3 == 0 {ok=1} END {exit !(ok && NR == 1)}' "$tmp/map3" \
+  || { cat "$tmp/map3"; fail "a plugin without extents is not all data"; }
 echo PASS

@@ -148,20 +148,29 @@ void Transmission::readInput() {
 bool Transmission::startRequest(const Request& r) {
   int err = checkRequest(r, limits_);
   const auto& info = handle_.info();
-  if (err == 0 && r.type == kCmdCache && !info.canCache) {
-    s_.consume(kRequestSize);
-    queueOk(r.cookie);  // some clients send CACHE unadvertised: doing nothing is right
-    return true;
+  // Some clients send CACHE unadvertised: doing nothing is right.  Without
+  // extents support every block is data.  Neither needs the host.
+  bool local = err == 0 && ((r.type == kCmdCache && !info.canCache) || (r.type == kCmdBlockStatus && !info.canExtents));
+  std::optional<frontend::Slot> slot;
+  if (err == 0 && !local) {
+    uint32_t bufLen = r.type == kCmdRead || r.type == kCmdWrite ? r.length
+                      : r.type == kCmdBlockStatus              ? kExtentsBuffer
+                                                                : 0;
+    slot = handle_.reserve(bufLen);
+    if (!slot && !handle_.broken()) return false;  // the header stays buffered
   }
-  if (err == 0 && r.type == kCmdBlockStatus && !info.canExtents) {
-    s_.consume(kRequestSize);
-    Pending p{r.cookie, r.type, r.flags, r.offset, r.length};
-    ipc::ExtentEntry all{r.length, 0, 0};  // everything is data
-    queueBlockStatus(p, reinterpret_cast<const uint8_t*>(&all), 1);
+  s_.consume(kRequestSize);
+  if (local) {
+    if (r.type == kCmdCache) {
+      queueOk(r.cookie);
+    } else {
+      Pending p{r.cookie, r.type, r.flags, r.offset, r.length};
+      ipc::ExtentEntry all{r.length, 0, 0};
+      queueBlockStatus(p, reinterpret_cast<const uint8_t*>(&all), 1);
+    }
     return true;
   }
   if (err != 0) {
-    s_.consume(kRequestSize);
     queueError(r.cookie, r.type, err);
     if (r.type == kCmdWrite && r.length > 0) {
       discardLeft_ = r.length;  // the payload follows even when rejected
@@ -169,18 +178,11 @@ bool Transmission::startRequest(const Request& r) {
     }
     return true;
   }
-  uint32_t bufLen = r.type == kCmdRead || r.type == kCmdWrite ? r.length
-                    : r.type == kCmdBlockStatus              ? kExtentsBuffer
-                                                              : 0;
-  auto slot = handle_.reserve(bufLen);
-  if (!slot) {
-    if (!handle_.broken()) return false;
-    s_.consume(kRequestSize);
+  if (!slot) {  // the host broke
     queueError(r.cookie, r.type, EIO);
     endInput();
     return true;
   }
-  s_.consume(kRequestSize);
   pending_[slot->tag] = Pending{r.cookie, r.type, r.flags, r.offset, r.length};
   uint16_t f = toIpcFlags(r);
   switch (r.type) {

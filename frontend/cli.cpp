@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "filters/registry.h"
 #include "frontend/listen/socket-activation.h"
 #include "nbdcage-config.h"
 
@@ -48,6 +49,8 @@ po::options_description describeOptions() {
        "where messages go (default: stderr, or syslog once in the background)")
       ("debug,D", po::value<std::vector<std::string>>()->composing()->value_name("NAME.FLAG=N"),
        "set the plugin's debug flag NAME_debug_FLAG to N")
+      ("filter", po::value<std::vector<std::string>>()->composing()->value_name("FILTER"),
+       "add FILTER to the chain (repeatable; the first is nearest the client)")
       ("exit-with-parent", "exit when the parent process exits")
       ("run", po::value<std::string>()->value_name("CMD"), "run CMD with the server, then exit with its status")
       ("no-sandbox", "run the plugin host without its sandbox (debugging only)");
@@ -141,6 +144,32 @@ void readOptions(const po::variables_map& vm, Config& c) {
   if (vm.count("pidfile")) c.pidfile = fs::absolute(vm["pidfile"].as<std::string>()).string();
 }
 
+// Each KEY=VALUE goes to the first filter (nearest the client) that takes
+// KEY; the rest (and every bare VALUE) to the plugin.
+void routeParams(const po::variables_map& vm, const std::vector<std::string>& args, Config& c) {
+  if (vm.count("filter")) {
+    for (const auto& name : vm["filter"].as<std::vector<std::string>>()) {
+      if (!filters::exists(name)) {
+        std::string known;
+        for (const auto& n : filters::names()) known += (known.empty() ? "" : ", ") + n;
+        fail("unknown filter '" + name + "': nbdcage's filters are built in (" + known + ")");
+      }
+      c.filters.push_back({name, {}});
+    }
+  }
+  for (const auto& a : args) {
+    auto eq = a.find('=');
+    FilterConfig* taker = nullptr;
+    if (eq != std::string::npos && eq > 0)
+      for (auto& f : c.filters)
+        if (filters::takesKey(f.name, a.substr(0, eq))) {
+          taker = &f;
+          break;
+        }
+    (taker ? taker->params : c.params).push_back(a);
+  }
+}
+
 void checkConflicts(const Config& c, const po::variables_map& vm) {
   if (c.socketActivation) {
     // The sockets come from systemd: anything that would make others is wrong.
@@ -218,8 +247,10 @@ CliResult parseCommandLine(int argc, const char* const* argv) {
               vm);
     po::notify(vm);
     if (vm.count("help")) {
+      std::string filterNames;
+      for (const auto& n : filters::names()) filterNames += (filterNames.empty() ? "" : ", ") + n;
       std::cout << kUsage << "\n" << options << "\nPlugins are named (memory, file, null, pattern, example1)"
-                << " or given by path.\nSee nbdcage(1).\n";
+                << " or given by path.\nFilters: " << filterNames << ".\nSee nbdcage(1).\n";
       result.exitStatus = 0;
       return result;
     }
@@ -239,7 +270,7 @@ CliResult parseCommandLine(int argc, const char* const* argv) {
     if (args.empty()) fail("no plugin given: try 'nbdcage memory 1G' or see 'nbdcage --help'");
     c.socketActivation = listen::socketActivated();
     c.plugin = args[0];
-    c.params.assign(args.begin() + 1, args.end());
+    routeParams(vm, std::vector<std::string>(args.begin() + 1, args.end()), c);
     checkConflicts(c, vm);
     if (vm.count("dump-plugin") && c.single) fail("--dump-plugin cannot be used with -s");
     c.pluginPath = findPlugin(c.plugin);

@@ -10,11 +10,18 @@
 
 namespace nbdcage {
 
+// One --filter, with the KEY=VALUE parameters it takes.
+struct FilterConfig {
+  std::string name;
+  std::vector<std::string> params;
+};
+
 struct Config {
   std::string plugin;               // as the user wrote it
   std::string pluginPath;           // the resolved .so
   std::string hostPath;             // the nbdcage-pluginhost executable
-  std::vector<std::string> params;  // passed to the host verbatim
+  std::vector<std::string> params;  // passed to the host verbatim (what no filter takes)
+  std::vector<FilterConfig> filters;  // in command-line order: the first is nearest the client
 
   std::optional<std::string> unixSocket;  // -U PATH; "-" means a private one
   std::optional<std::string> port;        // -p (service name or number)

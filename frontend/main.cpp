@@ -1,4 +1,4 @@
-// nbdcage: wiring only.  Config -> supervisor (plugin host) -> serve -> exit.
+// nbdcage: wiring only.  Config -> filters -> supervisor (plugin host) -> chain -> serve -> exit.
 #include <kj/async-io.h>
 #include <kj/async-unix.h>
 #include <signal.h>
@@ -9,11 +9,14 @@
 #include <cstdio>
 #include <optional>
 
+#include "filters/registry.h"
+#include "frontend/chain/chain.h"
 #include "frontend/cli.h"
 #include "frontend/host/supervisor.h"
 #include "frontend/lifecycle/daemon.h"
 #include "frontend/lifecycle/exit-with-parent.h"
 #include "frontend/lifecycle/log.h"
+#include "frontend/lifecycle/shutdown-request.h"
 #include "frontend/server.h"
 
 int main(int argc, char** argv) {
@@ -21,6 +24,15 @@ int main(int argc, char** argv) {
   if (cli.action == nbdcage::CliResult::Action::kExit) return cli.exitStatus;
   const nbdcage::Config& config = cli.config;
   if (cli.action == nbdcage::CliResult::Action::kProbe) return nbdcage::frontend::probePlugin(config, cli.dumpPlugin);
+
+  // Filters check their parameters now: a bad one is a startup error.
+  std::vector<std::unique_ptr<nbdcage::chain::Filter>> filters;
+  try {
+    for (const auto& f : config.filters) filters.push_back(nbdcage::filters::make(f.name, f.params));
+  } catch (const std::runtime_error& e) {
+    fprintf(stderr, "nbdcage: %s\n", e.what());
+    return 1;
+  }
 
   signal(SIGPIPE, SIG_IGN);
   umask(022);
@@ -39,8 +51,15 @@ int main(int argc, char** argv) {
   auto io = kj::setupAsyncIo();
   nbdcage::frontend::Supervisor supervisor(config, io);
   if (int status = supervisor.start(); status != 0) {
-    if (daemon) daemon->failed(status);
+    if (daemon) daemon->endedEarly(status);
     return status;
+  }
+  nbdcage::lifecycle::ShutdownRequest stop;
+  nbdcage::chain::Chain chain(std::move(filters), supervisor);
+  if (chain.exitBeforeServing()) {  // what a filter waits for has already happened
+    supervisor.stopHost();
+    if (daemon) daemon->endedEarly(0);
+    return 0;
   }
   auto ready = [&]() {
     if (config.pidfile && !nbdcage::lifecycle::writePidfile(*config.pidfile, getpid())) return false;
@@ -50,7 +69,7 @@ int main(int argc, char** argv) {
     }
     return true;
   };
-  int status = nbdcage::serve(config, io, supervisor, ready);
-  if (daemon) daemon->failed(status);  // only reaches the parent if ready() never ran
+  int status = nbdcage::serve(config, io, supervisor, chain, stop, ready);
+  if (daemon) daemon->endedEarly(status);  // only reaches the parent if ready() never ran
   return status;
 }

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "frontend/lifecycle/captive.h"
+#include "frontend/lifecycle/shutdown-request.h"
 #include "frontend/listen/listeners.h"
 #include "frontend/listen/socket-activation.h"
 #include "frontend/nbd/transmission.h"
@@ -46,9 +47,11 @@ size_t ConnectionSet::size() const {
 namespace {
 
 // One connection, start to end, on the calling thread.
-void serveConnection(nbd::Stream& stream, nbd::ExportSource& source, bool readonly) {
+// A filter's preconnect refusal closes it before the greeting.
+void serveConnection(nbd::Stream& stream, chain::Chain& chain, bool readonly) {
   try {
-    nbd::Handshake handshake(stream, source, readonly);
+    if (!chain.preconnect()) return;
+    nbd::Handshake handshake(stream, chain, readonly);
     auto negotiated = handshake.run();
     if (!negotiated) return;
     nbd::Transmission(stream, *negotiated).run();
@@ -61,12 +64,12 @@ void serveConnection(nbd::Stream& stream, nbd::ExportSource& source, bool readon
 
 class Acceptor {
  public:
-  Acceptor(kj::UnixEventPort& port, listen::Listener listener, ConnectionSet& conns, nbd::ExportSource& source,
+  Acceptor(kj::UnixEventPort& port, listen::Listener listener, ConnectionSet& conns, chain::Chain& chain,
            const Config& config)
       : listener_(kj::mv(listener)),
         observer_(port, listener_.fd.get(), kj::UnixEventPort::FdObserver::OBSERVE_READ),
         conns_(conns),
-        source_(source),
+        chain_(chain),
         config_(config) {}
 
   kj::Promise<void> run() {
@@ -91,10 +94,10 @@ class Acceptor {
       }
       uint64_t id = conns_.add(fd);
       // The thread may outlive this acceptor (which goes when shutdown
-      // starts), never the ConnectionSet and source: serve() waits for it.
-      std::thread([fd, id, &conns = conns_, &source = source_, readonly = config_.readonly] {
+      // starts), never the ConnectionSet and chain: serve() waits for it.
+      std::thread([fd, id, &conns = conns_, &chain = chain_, readonly = config_.readonly] {
         nbd::Stream stream(fd, fd);
-        serveConnection(stream, source, readonly);
+        serveConnection(stream, chain, readonly);
         conns.remove(id);
         close(fd);
       }).detach();
@@ -104,7 +107,7 @@ class Acceptor {
   listen::Listener listener_;
   kj::UnixEventPort::FdObserver observer_;
   ConnectionSet& conns_;
-  nbd::ExportSource& source_;
+  chain::Chain& chain_;
   const Config& config_;
 };
 
@@ -137,8 +140,9 @@ kj::Promise<int> forwardToCommand(kj::UnixEventPort& port, lifecycle::CaptiveCom
 // command, and the orderly shutdown.  Lives on serve()'s stack.
 class Server {
  public:
-  Server(const Config& config, kj::AsyncIoContext& io, frontend::Supervisor& supervisor)
-      : config_(config), io_(io), supervisor_(supervisor), source_(supervisor) {}
+  Server(const Config& config, kj::AsyncIoContext& io, frontend::Supervisor& supervisor, chain::Chain& chain,
+         lifecycle::ShutdownRequest& stop)
+      : config_(config), io_(io), supervisor_(supervisor), chain_(chain), stop_(stop) {}
 
   int run(const std::function<bool()>& ready) {
     kj::Promise<int> done = kj::NEVER_DONE;
@@ -156,8 +160,10 @@ class Server {
       fprintf(stderr, "nbdcage: %s\n", e.what());
       return 1;
     }
-    // A plugin's nbdkit_shutdown() stops the server as SIGTERM would.
+    chain_.start(stop_);
+    // A plugin's nbdkit_shutdown(), or a filter, stops the server as SIGTERM would.
     done = done.exclusiveJoin(supervisor_.pluginAskedToStop().then([] { return 0; }));
+    done = done.exclusiveJoin(stop_.requested().then([] { return 0; }));
     if (captive_)
       done = done.exclusiveJoin(onSignals(io_.unixEventPort, {SIGQUIT, SIGHUP}));
     else
@@ -174,7 +180,7 @@ class Server {
     single_ = std::thread([this, fulfiller]() {
       uint64_t id = conns_.add(STDIN_FILENO);
       nbd::Stream stream(STDIN_FILENO, STDOUT_FILENO);
-      serveConnection(stream, source_, config_.readonly);
+      serveConnection(stream, chain_, config_.readonly);
       conns_.remove(id);
       (*fulfiller)->fulfill(0);
     });
@@ -204,7 +210,7 @@ class Server {
     }
     kj::Promise<int> done = kj::NEVER_DONE;
     for (auto& l : listeners) {
-      auto a = kj::heap<Acceptor>(io_.unixEventPort, kj::mv(l), conns_, source_, config_);
+      auto a = kj::heap<Acceptor>(io_.unixEventPort, kj::mv(l), conns_, chain_, config_);
       done = done.exclusiveJoin(a->run().then([]() { return 0; }));
       acceptors_.push_back(kj::mv(a));
     }
@@ -255,7 +261,8 @@ class Server {
   const Config& config_;
   kj::AsyncIoContext& io_;
   frontend::Supervisor& supervisor_;
-  HostExports source_;
+  chain::Chain& chain_;
+  lifecycle::ShutdownRequest& stop_;
   ConnectionSet conns_;
   std::unique_ptr<listen::PrivateSocketDir> privateDir_;
   std::vector<kj::Own<Acceptor>> acceptors_;
@@ -264,9 +271,9 @@ class Server {
   std::thread single_;
 };
 
-int serve(const Config& config, kj::AsyncIoContext& io, frontend::Supervisor& supervisor,
-          const std::function<bool()>& ready) {
-  Server server(config, io, supervisor);
+int serve(const Config& config, kj::AsyncIoContext& io, frontend::Supervisor& supervisor, chain::Chain& chain,
+          lifecycle::ShutdownRequest& stop, const std::function<bool()>& ready) {
+  Server server(config, io, supervisor, chain, stop);
   return server.run(ready);
 }
 

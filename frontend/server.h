@@ -8,9 +8,10 @@
 #include <map>
 #include <mutex>
 
+#include "frontend/chain/chain.h"
 #include "frontend/cli.h"
 #include "frontend/host/supervisor.h"
-#include "frontend/nbd/handshake.h"
+#include "frontend/lifecycle/shutdown-request.h"
 
 namespace nbdcage {
 
@@ -28,24 +29,12 @@ class ConnectionSet {
   std::map<uint64_t, int> live_;
 };
 
-// Supplies exports to the handshake from the supervised host.
-class HostExports final : public nbd::ExportSource {
- public:
-  explicit HostExports(frontend::Supervisor& s) : s_(s) {}
-  kj::Own<frontend::RemoteHandle> open(const std::string& name, bool readonly) override {
-    return s_.open(name, readonly);
-  }
-  std::vector<std::pair<std::string, std::string>> list(bool readonly) override { return s_.listExports(readonly); }
-
- private:
-  frontend::Supervisor& s_;
-};
-
 // Serves until a signal, the end of the captive command, or (with -s) the
 // end of the connection.  Returns nbdcage's exit status.
 // `ready` runs once the listeners accept (before a --run command starts);
-// returning false aborts with status 1.
-int serve(const Config& config, kj::AsyncIoContext& io, frontend::Supervisor& supervisor,
-          const std::function<bool()>& ready);
+// returning false aborts with status 1.  The chain's filters start then too.
+// `stop` is how filters ask the server to stop.
+int serve(const Config& config, kj::AsyncIoContext& io, frontend::Supervisor& supervisor, chain::Chain& chain,
+          lifecycle::ShutdownRequest& stop, const std::function<bool()>& ready);
 
 }  // namespace nbdcage

@@ -53,3 +53,11 @@ host_pids() {
     case "$(cat /proc/"$p"/comm 2>/dev/null)" in nbdcage-plugin*) echo "$p" ;; esac
   done
 }
+
+# expect_exit SECONDS STATUS: nbdcage ($pid, our child) ends within SECONDS
+# with STATUS.
+expect_exit() {
+  poll "$1" sh -c "! kill -0 $pid 2>/dev/null" || fail "nbdcage still runs after $1 s"
+  set +e; wait "$pid"; _status=$?; set -e
+  [ "$_status" -eq "$2" ] || fail "nbdcage exited with $_status, expected $2"
+}

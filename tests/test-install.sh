@@ -10,7 +10,7 @@ size=$("$bin" -v -U - memory 1M --run 'nbdinfo --size "$uri"' 2> "$tmp/log")
 [ "$size" = 1048576 ] || { cat "$tmp/log"; fail "installed nbdcage did not serve"; }
 grep -q "plugin host [0-9]* ($tmp/dest/.*/nbdcage-pluginhost)" "$tmp/log" \
   || { cat "$tmp/log"; fail "the installed nbdcage did not use the installed plugin host"; }
-for page in nbdcage.1 nbdcage-captive.1 nbdcage-service.1; do
+for page in $(cd "${NBDCAGE_SOURCE:?}/man" && ls *.1); do
   find "$tmp/dest" -name "$page" | grep -q . || fail "man page $page not installed"
 done
 find "$tmp/dest" -path '*/doc/nbdcage/examples/nbdcage.socket' | grep -q . || fail "example units not installed"

@@ -2,6 +2,7 @@
 
 #include <kj/debug.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <new>
@@ -62,17 +63,19 @@ std::optional<Slot> RemoteHandle::reserve(uint32_t bufLen) {
   return slots_[tag];
 }
 
-bool RemoteHandle::submit(const Slot& slot, ipc::Op op, uint16_t flags, uint64_t offset, uint32_t count) {
-  if (broken_) return false;
-  KJ_ASSERT(state_[slot.tag] == kReserved, "submitting a slot twice", slot.tag);
-  ipc::SubmitDesc d{slot.tag, static_cast<uint16_t>(op), flags, offset, count, slot.bufLen, slot.bufOffset};
+void RemoteHandle::submit(const chain::Io& io) {
+  uint32_t tag = io.slot.tag;
+  KJ_ASSERT(tag < ipc::kRingEntries && state_[tag] == kReserved, "submitting a slot not held", tag);
+  submitted_[tag] = io;
+  state_[tag] = kSubmitted;
+  if (broken_) return finish(tag, EIO, 0);
+  const Slot& s = slots_[tag];
+  ipc::SubmitDesc d{tag, static_cast<uint16_t>(io.op), io.flags, io.offset, io.count, s.bufLen, s.bufOffset};
   if (submit_.push(d) != ipc::RingStatus::kOk) {
     breakHandle("the submit ring is corrupted");
-    return false;
+    return finish(tag, EIO, 0);
   }
-  state_[slot.tag] = kSubmitted;
   if (submit_.consumerNeedsWakeup()) rings_.submitBell.ring();
-  return true;
 }
 
 void RemoteHandle::release(const Slot& slot) {
@@ -87,20 +90,30 @@ void RemoteHandle::breakHandle(const char* why) {
   broken_ = true;
 }
 
-bool RemoteHandle::deliver(const ipc::CompleteDesc& c, const CompletionFn& fn) {
+bool RemoteHandle::deliver(const ipc::CompleteDesc& c) {
   if (c.tag >= ipc::kRingEntries || state_[c.tag] != kSubmitted) {
     breakHandle("the host completed a request that was not in flight");
     return false;
   }
-  state_[c.tag] = kReserved;
-  const Slot& slot = slots_[c.tag];
   int error = c.error < 0 || c.error > 4095 ? EIO : c.error;
-  uint32_t maxExtents = slot.bufLen / sizeof(ipc::ExtentEntry);
-  fn(slot, error, c.extents <= maxExtents ? c.extents : maxExtents);
+  uint32_t extents = 0;
+  if (error == 0 && submitted_[c.tag].op == ipc::Op::kExtents) {
+    extents = std::min<uint32_t>(c.extents, slots_[c.tag].bufLen / sizeof(ipc::ExtentEntry));
+    if (extents == 0) error = EIO;  // an answer that describes nothing
+  }
+  finish(c.tag, error, extents);
   return true;
 }
 
-void RemoteHandle::drainCompletions(const CompletionFn& fn, size_t max) {
+// The request leaves the ring: the slot is held again by whoever submitted
+// it, who may release or reuse it from inside complete().
+void RemoteHandle::finish(uint32_t tag, int error, uint32_t extents) {
+  state_[tag] = kReserved;
+  const chain::Io io = submitted_[tag];
+  io.done->complete(io, error, extents);
+}
+
+void RemoteHandle::drainCompletions(size_t max) {
   ipc::CompleteDesc c;
   for (size_t n = 0; n < max && !broken_; ++n) {
     ipc::RingStatus st = complete_.pop(c);  // copied out of shared memory once
@@ -108,32 +121,29 @@ void RemoteHandle::drainCompletions(const CompletionFn& fn, size_t max) {
     if (st == ipc::RingStatus::kCorrupt) {
       breakHandle("the complete ring is corrupted");
     } else {
-      deliver(c, fn);
+      deliver(c);
     }
   }
-  if (broken_) failSubmitted(fn);
+  if (broken_) failSubmitted();
 }
 
 bool RemoteHandle::armDoorbell() { return !broken_ && complete_.prepareToSleep(); }
 void RemoteHandle::disarmDoorbell() { complete_.awake(); }
 
-void RemoteHandle::hostDied(const CompletionFn& fn) {
+void RemoteHandle::hostDied() {
   complete_.awake();
   // Completions the host posted before it died are still valid.
   ipc::CompleteDesc c;
-  while (!broken_ && complete_.pop(c) == ipc::RingStatus::kOk) deliver(c, fn);
+  while (!broken_ && complete_.pop(c) == ipc::RingStatus::kOk) deliver(c);
   breakHandle("the plugin host died");
-  failSubmitted(fn);
+  failSubmitted();
 }
 
-void RemoteHandle::failSubmitted(const CompletionFn& fn) {
-  std::vector<Slot> victims;
-  for (uint32_t t = 0; t < ipc::kRingEntries; ++t) {
-    if (state_[t] != kSubmitted) continue;
-    state_[t] = kReserved;
-    victims.push_back(slots_[t]);
-  }
-  for (const auto& s : victims) fn(s, EIO, 0);
+void RemoteHandle::failSubmitted() {
+  std::vector<uint32_t> victims;
+  for (uint32_t t = 0; t < ipc::kRingEntries; ++t)
+    if (state_[t] == kSubmitted) victims.push_back(t);
+  for (uint32_t t : victims) finish(t, EIO, 0);
 }
 
 }  // namespace nbdcage::frontend

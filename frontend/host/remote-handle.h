@@ -2,9 +2,9 @@
 // It owns the shared region, both doorbells and the in-flight tags, and is
 // driven by its connection's event loop (one thread; no locks):
 //
-//   reserve(len) -> Slot (tag + buffer)      drainCompletions(fn):
+//   reserve(len) -> Slot (tag + buffer)      drainCompletions(max):
 //   fill the buffer (a write's payload)        pop, validate the tag,
-//   submit(slot, op, ...) -> submit ring        fn(slot, error, extents)
+//   submit(io) -> submit ring                   io.done->complete(io, ...)
 //                                             release(slot) once replied
 //
 // A tag names an in-flight request; there are never more tags than ring
@@ -22,6 +22,7 @@
 #include <optional>
 #include <string>
 
+#include "frontend/chain/next.h"
 #include "frontend/host/buffer-allocator.h"
 #include "ipc/layout.h"
 #include "ipc/ring.h"
@@ -29,22 +30,8 @@
 
 namespace nbdcage::frontend {
 
-// What the plugin said about the export, validated.
-struct ExportInfo {
-  uint64_t size = 0;
-  bool canWrite = false, canFlush = false, isRotational = false, canTrim = false, canZero = false;
-  bool canMultiConn = false, canExtents = false, canFastZero = false;
-  uint8_t canFua = 0, canCache = 0;
-  uint32_t blockMin = 0, blockPreferred = 0, blockMax = 0;  // 0: no constraints
-  std::string description;
-};
-
-struct Slot {
-  uint32_t tag;
-  uint64_t bufOffset;
-  uint32_t bufLen;
-  uint8_t* buf;
-};
+using chain::ExportInfo;
+using chain::Slot;
 
 // The rings and doorbells, made before the host is asked to open a handle.
 struct RingResources {
@@ -54,10 +41,8 @@ struct RingResources {
   static RingResources create(uint64_t dataSize);
 };
 
-class RemoteHandle {
+class RemoteHandle final : public chain::Next {
  public:
-  using CompletionFn = std::function<void(const Slot&, int error, uint32_t extents)>;
-
   // The data area: every tag owns a home slice for requests up to
   // kHomeSlice bytes (the common case needs no allocation); larger buffers
   // come from a shared area big enough for two 32 MiB requests.
@@ -68,24 +53,21 @@ class RemoteHandle {
   // `hostDeath` becomes readable when the host process is gone (a pidfd).
   // `onClose` runs on destruction (it closes the host-side handle).
   RemoteHandle(RingResources rings, ExportInfo info, kj::AutoCloseFd hostDeath, std::function<void()> onClose);
-  ~RemoteHandle();
+  ~RemoteHandle() override;
   RemoteHandle(const RemoteHandle&) = delete;
   RemoteHandle& operator=(const RemoteHandle&) = delete;
 
-  const ExportInfo& info() const { return info_; }
-
-  // A free tag and `bufLen` bytes of buffer, or nullopt when none is free
-  // right now (wait for completions) or the handle is broken.
-  std::optional<Slot> reserve(uint32_t bufLen);
-  // Hands the request to the host; false if the handle is broken (the
-  // caller answers EIO and releases the slot).
-  bool submit(const Slot& slot, ipc::Op op, uint16_t flags, uint64_t offset, uint32_t count);
-  void release(const Slot& slot);
+  const ExportInfo& info() const override { return info_; }
+  std::optional<Slot> reserve(uint32_t bufLen) override;
+  void release(const Slot& slot) override;
+  // Hands the request to the host; if the handle is broken, fails it with
+  // EIO at once.
+  void submit(const chain::Io& io) override;
   // Tags reserved and not yet released.
   uint32_t busyTags() const { return ipc::kRingEntries - freeTags_; }
 
-  // Calls fn for each completion waiting in the ring (at most `max`).
-  void drainCompletions(const CompletionFn& fn, size_t max);
+  // Delivers the completions waiting in the ring (at most `max`).
+  void drainCompletions(size_t max);
   // Before blocking in poll(): announces the sleep to the host.  False if
   // completions are already waiting (do not block).
   bool armDoorbell();
@@ -94,13 +76,14 @@ class RemoteHandle {
   int hostDeathFd() const { return hostDeath_.get(); }
   void clearDoorbell() { rings_.completeBell.drain(); }
   // The host died: delivers what it completed before, then fails the rest.
-  void hostDied(const CompletionFn& fn);
+  void hostDied();
   bool broken() const { return broken_; }
 
  private:
   void breakHandle(const char* why);
-  void failSubmitted(const CompletionFn& fn);
-  bool deliver(const ipc::CompleteDesc& c, const CompletionFn& fn);
+  void failSubmitted();
+  bool deliver(const ipc::CompleteDesc& c);
+  void finish(uint32_t tag, int error, uint32_t extents);
 
   RingResources rings_;
   ExportInfo info_;
@@ -113,6 +96,7 @@ class RemoteHandle {
 
   BufferAllocator allocator_;
   std::array<Slot, ipc::kRingEntries> slots_{};
+  std::array<chain::Io, ipc::kRingEntries> submitted_{};
   std::array<uint8_t, ipc::kRingEntries> state_{};  // kFree, kReserved, kSubmitted
   std::array<uint32_t, ipc::kRingEntries> freeStack_{};
   uint32_t freeTags_ = ipc::kRingEntries;

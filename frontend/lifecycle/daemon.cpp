@@ -53,8 +53,9 @@ void Daemon::ready() {
   fd_ = -1;
 }
 
-void Daemon::failed(int status) {
-  unsigned char s = static_cast<unsigned char>(status == 0 ? 1 : status);
+void Daemon::endedEarly(int status) {
+  if (fd_ < 0) return;  // ready() released the parent already
+  unsigned char s = static_cast<unsigned char>(status);
   (void)!write(fd_, &s, 1);
   close(fd_);
   fd_ = -1;

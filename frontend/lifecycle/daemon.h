@@ -1,7 +1,7 @@
 // Going into the background (no -f): the process forks before it starts
 // anything; the parent waits until the child says it is serving (then
-// exits 0, so a script can connect at once) or failed (then exits with the
-// child's status, after the child printed why).
+// exits 0, so a script can connect at once) or ended early (then exits with
+// the child's status: a failure's, after the child printed why, or 0).
 #pragma once
 
 #include <string>
@@ -16,8 +16,10 @@ class Daemon {
   // Child: the server accepts connections.  Releases the parent, detaches
   // from the terminal (stdin/stdout to /dev/null) and leaves the directory.
   void ready();
-  // Child: startup failed; the parent exits with `status`.
-  void failed(int status);
+  // Child: it stops before serving (startup failed, or an exitwhen event
+  // had already happened); the parent exits with `status`.  Nothing once
+  // ready() ran.
+  void endedEarly(int status);
 
  private:
   explicit Daemon(int fd) : fd_(fd) {}

@@ -112,7 +112,7 @@ Handshake::Next Handshake::optAbort() {
 Handshake::Next Handshake::optExportName(std::span<const uint8_t> data) {
   if (data.size() > kMaxStringLength) return Next::kClose;
   std::string name(data.begin(), data.end());
-  kj::Own<frontend::RemoteHandle> handle;
+  kj::Own<chain::Handle> handle;
   try {
     handle = source_.open(name, readonly_);
   } catch (const frontend::HostError&) {
@@ -131,7 +131,7 @@ Handshake::Next Handshake::optList(std::span<const uint8_t> data) {
   if (!data.empty()) return error(kOptList, kRepErrInvalid, "NBD_OPT_LIST takes no data");
   std::vector<std::pair<std::string, std::string>> exports;
   try {
-    exports = source_.list(readonly_);
+    exports = source_.listExports(readonly_);
   } catch (const frontend::HostError& e) {
     return error(kOptList, kRepErrInvalid, e.what());
   }
@@ -176,7 +176,7 @@ bool Handshake::sendInfo(uint32_t option, uint16_t item, const frontend::ExportI
 Handshake::Next Handshake::optInfoOrGo(uint32_t option, std::span<const uint8_t> data) {
   auto req = parseInfoRequest(data);
   if (!req) return error(option, kRepErrInvalid, "malformed NBD_OPT_INFO/GO request");
-  kj::Own<frontend::RemoteHandle> handle;
+  kj::Own<chain::Handle> handle;
   try {
     handle = source_.open(req->name, readonly_);
   } catch (const frontend::HostError& e) {

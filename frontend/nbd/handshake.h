@@ -10,23 +10,14 @@
 #include <utility>
 #include <vector>
 
-#include "frontend/host/remote-handle.h"
+#include "frontend/chain/chain.h"
 #include "frontend/nbd/stream.h"
 
 namespace nbdcage::nbd {
 
-// Where exports come from (the supervisor, later through the filter chain).
-class ExportSource {
- public:
-  virtual ~ExportSource() = default;
-  // Throws frontend::HostError with a message for the client.
-  virtual kj::Own<frontend::RemoteHandle> open(const std::string& name, bool readonly) = 0;
-  virtual std::vector<std::pair<std::string, std::string>> list(bool readonly) = 0;
-};
-
 // The outcome of a successful handshake.
 struct Negotiated {
-  kj::Own<frontend::RemoteHandle> handle;
+  kj::Own<chain::Handle> handle;
   std::string exportName;
   bool structured = false;
   bool baseAllocation = false;  // selected by SET_META_CONTEXT for this export
@@ -38,7 +29,7 @@ uint16_t transmissionFlags(const frontend::ExportInfo& info, bool readonly, bool
 
 class Handshake {
  public:
-  Handshake(Stream& stream, ExportSource& source, bool readonly) : s_(stream), source_(source), readonly_(readonly) {}
+  Handshake(Stream& stream, chain::ExportSource& source, bool readonly) : s_(stream), source_(source), readonly_(readonly) {}
 
   // nullopt: the connection ends (client aborted, went away, or broke a MUST).
   std::optional<Negotiated> run();
@@ -59,7 +50,7 @@ class Handshake {
   bool sendInfo(uint32_t option, uint16_t item, const frontend::ExportInfo& info, const std::string& name);
 
   Stream& s_;
-  ExportSource& source_;
+  chain::ExportSource& source_;
   bool readonly_;
   bool fixed_ = false;
   bool noZeroes_ = false;

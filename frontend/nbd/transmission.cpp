@@ -27,23 +27,23 @@ bool allZero(const uint8_t* p, size_t n) {
   return true;
 }
 
-uint16_t toIpcFlags(const Request& r) {
+// The client's flags, as the plugin's calls take them for this operation
+// (FUA on a flush says nothing more than the flush).
+uint16_t toIpcFlags(const Request& r, ipc::Op op) {
   uint16_t f = 0;
-  if (r.flags & kCmdFlagFua) f |= ipc::kFlagFua;
-  if (!(r.flags & kCmdFlagNoHole)) f |= ipc::kFlagMayTrim;
-  if (r.flags & kCmdFlagFastZero) f |= ipc::kFlagFastZero;
-  if (r.flags & kCmdFlagReqOne) f |= ipc::kFlagReqOne;
+  bool writes = op == ipc::Op::kWrite || op == ipc::Op::kTrim || op == ipc::Op::kZero;
+  if (writes && (r.flags & kCmdFlagFua)) f |= ipc::kFlagFua;
+  if (op == ipc::Op::kZero && !(r.flags & kCmdFlagNoHole)) f |= ipc::kFlagMayTrim;
+  if (op == ipc::Op::kZero && (r.flags & kCmdFlagFastZero)) f |= ipc::kFlagFastZero;
+  if (op == ipc::Op::kExtents && (r.flags & kCmdFlagReqOne)) f |= ipc::kFlagReqOne;
   return f;
 }
 
 }  // namespace
 
 Transmission::Transmission(Stream& stream, Negotiated& n)
-    : s_(stream),
-      handle_(*n.handle),
-      batch_(stream),
-      onComplete_([this](const frontend::Slot& slot, int error, uint32_t extents) { complete(slot, error, extents); }) {
-  const auto& info = handle_.info();
+    : s_(stream), chain_(n.handle->top()), remote_(n.handle->remote()), info_(n.handle->info()), batch_(stream) {
+  const auto& info = info_;
   limits_.size = info.size;
   limits_.txFlags = n.transmissionFlags;
   limits_.structured = n.structured;
@@ -56,8 +56,8 @@ void Transmission::run() {
   s_.setNonBlocking();
   for (;;) {
     // Completions first: they free tags and buffers for new requests.
-    if (!outputDead_) handle_.drainCompletions(onComplete_, batch_.room());
-    if (handle_.broken() && in_ != In::kClosed) endInput();  // the host is gone: so is this connection
+    remote_.drainCompletions(outputDead_ ? ipc::kRingEntries : batch_.room());
+    if (remote_.broken() && in_ != In::kClosed) endInput();  // the host is gone: so is this connection
     if (in_ != In::kClosed && inputReady_) readInput();
     if (!batch_.empty() && !outputBlocked_) {
       IoStatus st = batch_.flushSome();
@@ -67,9 +67,8 @@ void Transmission::run() {
         endInput();
       }
     }
-    if (outputDead_) handle_.drainCompletions([this](const frontend::Slot& slot, int, uint32_t) { handle_.release(slot); },
-                                              ipc::kRingEntries);
-    if (in_ == In::kClosed && handle_.busyTags() == 0 && batch_.empty()) return;
+    if (outputDead_) remote_.drainCompletions(ipc::kRingEntries);  // replies nobody reads: just release
+    if (in_ == In::kClosed && held_ == 0 && batch_.empty()) return;
     if (!waitForEvents()) return;
   }
 }
@@ -92,22 +91,22 @@ bool Transmission::waitForEvents() {
     if (io & POLLOUT) { fds[n] = {s_.outFd(), POLLOUT, 0}; outIdx = n++; }
   }
   // Wait for completions only while there is room to reply to them.
-  bool armed = handle_.busyTags() > 0 && !handle_.broken() && !batch_.full();
-  if (armed && !handle_.armDoorbell()) return true;  // completions already waiting
+  bool armed = remote_.busyTags() > 0 && !remote_.broken() && !batch_.full();
+  if (armed && !remote_.armDoorbell()) return true;  // completions already waiting
   int bellIdx = -1, deathIdx = -1;
-  if (armed) { fds[n] = {handle_.doorbellFd(), POLLIN, 0}; bellIdx = n++; }
-  if (!handle_.broken()) { fds[n] = {handle_.hostDeathFd(), POLLIN, 0}; deathIdx = n++; }
+  if (armed) { fds[n] = {remote_.doorbellFd(), POLLIN, 0}; bellIdx = n++; }
+  if (!remote_.broken()) { fds[n] = {remote_.hostDeathFd(), POLLIN, 0}; deathIdx = n++; }
   if (n == 0) return false;
   int r;
   do {
     r = poll(fds, n, -1);
   } while (r < 0 && errno == EINTR);
-  if (armed) handle_.disarmDoorbell();
+  if (armed) remote_.disarmDoorbell();
   if (r < 0) return false;
   if (inIdx >= 0 && (fds[inIdx].revents & (POLLIN | POLLHUP | POLLERR))) inputReady_ = true;
   if (outIdx >= 0 && (fds[outIdx].revents & (POLLOUT | POLLHUP | POLLERR))) outputBlocked_ = false;
-  if (bellIdx >= 0 && (fds[bellIdx].revents & POLLIN)) handle_.clearDoorbell();
-  if (deathIdx >= 0 && fds[deathIdx].revents) handle_.hostDied(onComplete_);
+  if (bellIdx >= 0 && (fds[bellIdx].revents & POLLIN)) remote_.clearDoorbell();
+  if (deathIdx >= 0 && fds[deathIdx].revents) remote_.hostDied();
   return true;
 }
 
@@ -147,17 +146,18 @@ void Transmission::readInput() {
 
 bool Transmission::startRequest(const Request& r) {
   int err = checkRequest(r, limits_);
-  const auto& info = handle_.info();
+  const auto& info = info_;
   // Some clients send CACHE unadvertised: doing nothing is right.  Without
   // extents support every block is data.  Neither needs the host.
   bool local = err == 0 && ((r.type == kCmdCache && !info.canCache) || (r.type == kCmdBlockStatus && !info.canExtents));
-  std::optional<frontend::Slot> slot;
+  std::optional<chain::Slot> slot;
   if (err == 0 && !local) {
     uint32_t bufLen = r.type == kCmdRead || r.type == kCmdWrite ? r.length
                       : r.type == kCmdBlockStatus              ? kExtentsBuffer
                                                                 : 0;
-    slot = handle_.reserve(bufLen);
-    if (!slot && !handle_.broken()) return false;  // the header stays buffered
+    slot = chain_.reserve(bufLen);
+    if (!slot && !remote_.broken()) return false;  // the header stays buffered
+    if (slot) ++held_;
   }
   s_.consume(kRequestSize);
   if (local) {
@@ -184,20 +184,19 @@ bool Transmission::startRequest(const Request& r) {
     return true;
   }
   pending_[slot->tag] = Pending{r.cookie, r.type, r.flags, r.offset, r.length};
-  uint16_t f = toIpcFlags(r);
   switch (r.type) {
-    case kCmdRead: submit(r, *slot, ipc::Op::kRead, r.length, f); break;
+    case kCmdRead: submit(r, *slot, ipc::Op::kRead, r.length); break;
     case kCmdWrite:
       payloadReq_ = r;
       payloadSlot_ = slot;
       payloadGot_ = 0;
       in_ = In::kPayload;
       break;
-    case kCmdFlush: submit(r, *slot, ipc::Op::kFlush, 0, f); break;
-    case kCmdTrim: submit(r, *slot, ipc::Op::kTrim, r.length, f); break;
-    case kCmdWriteZeroes: submit(r, *slot, ipc::Op::kZero, r.length, f); break;
-    case kCmdCache: submit(r, *slot, ipc::Op::kCache, r.length, f); break;
-    case kCmdBlockStatus: submit(r, *slot, ipc::Op::kExtents, r.length, f); break;
+    case kCmdFlush: submit(r, *slot, ipc::Op::kFlush, 0); break;
+    case kCmdTrim: submit(r, *slot, ipc::Op::kTrim, r.length); break;
+    case kCmdWriteZeroes: submit(r, *slot, ipc::Op::kZero, r.length); break;
+    case kCmdCache: submit(r, *slot, ipc::Op::kCache, r.length); break;
+    case kCmdBlockStatus: submit(r, *slot, ipc::Op::kExtents, r.length); break;
   }
   return true;
 }
@@ -217,7 +216,7 @@ bool Transmission::continuePayload() {
   in_ = In::kHeader;
   auto slot = *payloadSlot_;
   payloadSlot_.reset();
-  submit(payloadReq_, slot, ipc::Op::kWrite, payloadReq_.length, toIpcFlags(payloadReq_));
+  submit(payloadReq_, slot, ipc::Op::kWrite, payloadReq_.length);
   return true;
 }
 
@@ -240,26 +239,31 @@ bool Transmission::continueDiscard() {
   return true;
 }
 
-void Transmission::submit(const Request& r, const frontend::Slot& slot, ipc::Op op, uint32_t count,
-                          uint16_t ipcFlags) {
-  if (!handle_.submit(slot, op, ipcFlags, r.offset, count)) {
-    handle_.release(slot);
-    queueError(r.cookie, r.type, EIO);
-  }
+// The answer may come back before this returns (a broken host: EIO).
+void Transmission::submit(const Request& r, const chain::Slot& slot, ipc::Op op, uint32_t count) {
+  uint64_t offset = op == ipc::Op::kFlush ? 0 : r.offset;
+  chain_.submit(chain::Io{op, toIpcFlags(r, op), offset, count, slot, this});
+}
+
+void Transmission::release(const chain::Slot& slot) {
+  chain_.release(slot);
+  --held_;
 }
 
 // No more requests will be read: the client closed, sent DISC, broke the
 // protocol, or the host died.  What is in flight still gets its reply.
 void Transmission::endInput() {
   if (payloadSlot_) {
-    handle_.release(*payloadSlot_);
+    release(*payloadSlot_);
     payloadSlot_.reset();
   }
   in_ = In::kClosed;
   waitingForSlot_ = false;
 }
 
-void Transmission::complete(const frontend::Slot& slot, int error, uint32_t extents) {
+void Transmission::complete(const chain::Io& io, int error, uint32_t extents) {
+  const chain::Slot& slot = io.slot;
+  if (outputDead_) return release(slot);  // nobody reads the reply
   const Pending& p = pending_[slot.tag];
   if (error != 0)
     queueError(p.cookie, p.type, error);
@@ -272,7 +276,7 @@ void Transmission::complete(const frontend::Slot& slot, int error, uint32_t exte
   // The slot (and the read data in it) is reused only once the reply left;
   // a request that waited for a slot may go now.
   batch_.afterFlush([this, slot] {
-    handle_.release(slot);
+    release(slot);
     waitingForSlot_ = false;
   });
 }

@@ -1,7 +1,7 @@
 // The transmission phase of one connection: one thread, one event loop.
 //
-//   client --requests--> [parse, validate, reserve] --submit ring--> plugin host
-//   client <--replies--- [reply batch]  <--complete ring-- plugin host
+//   client --requests--> [parse, validate, reserve] --chain--> submit ring --> plugin host
+//   client <--replies--- [reply batch]  <--complete()--chain-- complete ring <-- plugin host
 //
 // poll() waits on the socket (readable while we can take requests,
 // writable while replies are queued), the completion doorbell and the
@@ -15,7 +15,7 @@
 #include <functional>
 #include <optional>
 
-#include "frontend/host/remote-handle.h"
+#include "frontend/chain/chain.h"
 #include "frontend/nbd/handshake.h"
 #include "frontend/nbd/reply-batch.h"
 #include "frontend/nbd/request-check.h"
@@ -25,7 +25,7 @@
 
 namespace nbdcage::nbd {
 
-class Transmission {
+class Transmission final : private chain::Completer {
  public:
   Transmission(Stream& stream, Negotiated& negotiated);
   // Serves until the client disconnects or the host breaks.
@@ -45,10 +45,11 @@ class Transmission {
   bool startRequest(const Request& r);  // false: no slot free yet, retry later
   bool continuePayload();               // false: more bytes needed
   bool continueDiscard();
-  void submit(const Request& r, const frontend::Slot& slot, ipc::Op op, uint32_t count, uint16_t ipcFlags);
+  void submit(const Request& r, const chain::Slot& slot, ipc::Op op, uint32_t count);
+  void release(const chain::Slot& slot);
   void endInput();
 
-  void complete(const frontend::Slot& slot, int error, uint32_t extents);
+  void complete(const chain::Io& io, int error, uint32_t extents) override;
   void queueError(uint64_t cookie, uint16_t type, int err);
   void queueOk(uint64_t cookie);
   void queueRead(const Pending& p, const uint8_t* data);
@@ -57,11 +58,13 @@ class Transmission {
   enum class In { kHeader, kPayload, kDiscard, kClosed };
 
   Stream& s_;
-  frontend::RemoteHandle& handle_;
+  chain::Next& chain_;              // where requests go
+  frontend::RemoteHandle& remote_;  // what the event loop waits on
+  const chain::ExportInfo& info_;
   ExportLimits limits_;
-  std::array<Pending, ipc::kRingEntries> pending_{};
+  std::array<Pending, ipc::kRingEntries> pending_{};  // by tag
+  uint32_t held_ = 0;  // slots reserved and not yet released
   ReplyBatch batch_;
-  frontend::RemoteHandle::CompletionFn onComplete_;
 
   In in_ = In::kHeader;
   bool inputReady_ = true;    // poll said readable (or we have not asked yet)
@@ -69,7 +72,7 @@ class Transmission {
   bool outputDead_ = false;     // the client stopped reading for good
   bool waitingForSlot_ = false;
   Request payloadReq_{};                  // the write whose payload is arriving
-  std::optional<frontend::Slot> payloadSlot_;
+  std::optional<chain::Slot> payloadSlot_;
   uint32_t payloadGot_ = 0;
   uint64_t discardLeft_ = 0;
 };

@@ -1,0 +1,61 @@
+#include "filters/registry.h"
+
+#include <stdexcept>
+
+#include "filters/exitlast/exitlast.h"
+#include "filters/exitwhen/exitwhen.h"
+
+namespace nbdcage::filters {
+
+namespace {
+
+using Params = std::vector<std::pair<std::string, std::string>>;
+
+struct Entry {
+  const char* name;
+  bool (*takesKey)(const std::string&);
+  std::unique_ptr<chain::Filter> (*make)(const Params&);
+};
+
+const Entry kFilters[] = {
+    {"exitlast", exitlast::takesKey, exitlast::make},
+    {"exitwhen", exitwhen::takesKey, exitwhen::make},
+};
+
+const Entry* find(const std::string& name) {
+  for (const auto& e : kFilters)
+    if (name == e.name) return &e;
+  return nullptr;
+}
+
+}  // namespace
+
+std::vector<std::string> names() {
+  std::vector<std::string> v;
+  for (const auto& e : kFilters) v.emplace_back(e.name);
+  return v;
+}
+
+bool exists(const std::string& name) { return find(name) != nullptr; }
+
+bool takesKey(const std::string& name, const std::string& key) {
+  const Entry* e = find(name);
+  return e && e->takesKey(key);
+}
+
+std::unique_ptr<chain::Filter> make(const std::string& name, const std::vector<std::string>& params) {
+  const Entry* e = find(name);
+  if (!e) throw std::runtime_error("unknown filter '" + name + "'");
+  Params split;
+  for (const auto& p : params) {
+    auto eq = p.find('=');
+    split.emplace_back(p.substr(0, eq), eq == std::string::npos ? "" : p.substr(eq + 1));
+  }
+  try {
+    return e->make(split);
+  } catch (const std::runtime_error& err) {
+    throw std::runtime_error(std::string(e->name) + ": " + err.what());
+  }
+}
+
+}  // namespace nbdcage::filters

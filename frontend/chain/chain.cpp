@@ -1,0 +1,78 @@
+#include "frontend/chain/chain.h"
+
+#include "frontend/host/supervisor.h"
+
+namespace nbdcage::chain {
+
+namespace {
+std::string callerName(const std::vector<std::unique_ptr<Filter>>& filters, size_t stagesAbove) {
+  return stagesAbove == 0 ? "the client" : std::string("filter ") + filters[stagesAbove - 1]->name();
+}
+}  // namespace
+
+Handle::Handle(kj::Own<frontend::RemoteHandle> remote, const std::vector<std::unique_ptr<Filter>>& filters,
+               const std::string& exportName, bool readonly)
+    : remote_(kj::mv(remote)) {
+  Next* below = remote_.get();
+  for (size_t i = filters.size(); i > 0; --i) {
+    boundaries_.push_back(kj::heap<Boundary>(*below, callerName(filters, i)));
+    stages_.push_back(filters[i - 1]->open(*boundaries_.back(), exportName, readonly));
+    below = stages_.back().get();
+  }
+  boundaries_.push_back(kj::heap<Boundary>(*below, callerName(filters, 0)));
+}
+
+Handle::~Handle() {
+  // Top down: a filter's stage closes before what it stands on.
+  while (!boundaries_.empty()) {
+    boundaries_.pop_back();
+    if (!stages_.empty()) stages_.pop_back();
+  }
+}
+
+Chain::Chain(std::vector<std::unique_ptr<Filter>> filters, frontend::Supervisor& supervisor)
+    : filters_(std::move(filters)), supervisor_(supervisor) {}
+
+kj::Own<Handle> Chain::open(const std::string& exportName, bool readonly) {
+  auto remote = supervisor_.open(exportName, readonly);
+  try {
+    return kj::heap<Handle>(kj::mv(remote), filters_, exportName, readonly);
+  } catch (const frontend::HostError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw frontend::HostError(e.what());
+  }
+}
+
+ExportList Chain::listFrom(size_t index, bool readonly) {
+  if (index == filters_.size()) return supervisor_.listExports(readonly);
+  return filters_[index]->listExports(readonly, [this, index](bool ro) { return listFrom(index + 1, ro); });
+}
+
+ExportList Chain::listExports(bool readonly) {
+  try {
+    return listFrom(0, readonly);
+  } catch (const frontend::HostError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw frontend::HostError(e.what());
+  }
+}
+
+bool Chain::preconnect() {
+  for (auto& f : filters_)
+    if (!f->preconnect()) return false;
+  return true;
+}
+
+bool Chain::exitBeforeServing() {
+  for (auto& f : filters_)
+    if (f->exitBeforeServing()) return true;
+  return false;
+}
+
+void Chain::start(ServerControl& control) {
+  for (auto& f : filters_) f->start(control);
+}
+
+}  // namespace nbdcage::chain

@@ -1,0 +1,77 @@
+// A filter: a configured object made once at startup (its parameters
+// checked then), which makes one stage per open handle.  Everything it does
+// not override forwards to `next` unchanged.
+//
+//   Filter (one, shared by every connection thread: thread-safe)
+//     exitBeforeServing()  after the plugin is ready, before listening
+//     start(control)       once serving has begun
+//     preconnect()         each new connection, before the greeting
+//     listExports(next)    NBD_OPT_LIST
+//     open(next, ...)  ->  FilterStage (one per handle, one thread: no locks)
+//                            info / reserve / release / submit, forwarded by
+//                            default; destroying it is the handle's close
+#pragma once
+
+#include <kj/memory.h>
+
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "frontend/chain/next.h"
+
+namespace nbdcage::chain {
+
+// The server, as a filter may drive it.
+class ServerControl {
+ public:
+  // Any thread: stop the way SIGTERM does (refuse new clients, finish
+  // requests in flight, exit 0).  Repeated calls are harmless.
+  virtual void requestShutdown() = 0;
+
+ protected:
+  ~ServerControl() = default;
+};
+
+// A handle's instance of a filter: passes everything through.
+class FilterStage : public Next {
+ public:
+  explicit FilterStage(Next& next) : next_(next) {}
+  const ExportInfo& info() const override { return next_.info(); }
+  std::optional<Slot> reserve(uint32_t bufLen) override { return next_.reserve(bufLen); }
+  void release(const Slot& slot) override { next_.release(slot); }
+  void submit(const Io& io) override { next_.submit(io); }
+
+ protected:
+  Next& next() const { return next_; }
+
+ private:
+  Next& next_;
+};
+
+using ExportList = std::vector<std::pair<std::string, std::string>>;  // name, description
+
+class Filter {
+ public:
+  virtual ~Filter() = default;
+  virtual const char* name() const = 0;
+  // True: an event the filter waits for has already happened, so nbdcage
+  // exits 0 at once (nothing listens, no --run command starts).
+  virtual bool exitBeforeServing() { return false; }
+  // Serving has begun; `control` outlives the filter's use of it (until the
+  // filter is destroyed).
+  virtual void start(ServerControl& control) { (void)control; }
+  // False closes the new connection before the greeting.
+  virtual bool preconnect() { return true; }
+  virtual ExportList listExports(bool readonly, const std::function<ExportList(bool)>& next) { return next(readonly); }
+  // A handle on `exportName` was opened below; this is the filter's stage
+  // for it.  May throw to refuse the open (the client gets an error).
+  virtual kj::Own<Next> open(Next& next, const std::string& exportName, bool readonly) {
+    (void)exportName;
+    (void)readonly;
+    return kj::heap<FilterStage>(next);
+  }
+};
+
+}  // namespace nbdcage::chain

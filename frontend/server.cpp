@@ -230,6 +230,7 @@ class Server {
   int shutdown(int status) {
     acceptors_.clear();
     if (captive_) captive_->signal(SIGTERM);
+    supervisor_.announceStopping();  // a plugin asleep in nbdkit_nanosleep wakes up
     conns_.shutdownAll();
     auto& timer = io_.provider->getTimer();
     // A second signal means: now.

@@ -39,6 +39,8 @@ std::string takeThreadErrorMessage();
 
 // True once the plugin called nbdkit_shutdown().
 bool shutdownRequested();
+// The server is stopping: sleeps in nbdkit_nanosleep end now (any thread).
+void serverStopping();
 // Runs (on the caller's thread) when the plugin calls nbdkit_shutdown(),
 // at most once; set before serving.
 void setShutdownHook(std::function<void()> hook);

@@ -89,6 +89,11 @@ HostServer::~HostServer() { setShutdownHook(nullptr); }
 
 kj::Promise<void> HostServer::waitForShutdown(WaitForShutdownContext) { return shutdownRequested_.addBranch(); }
 
+kj::Promise<void> HostServer::serverStopping(ServerStoppingContext) {
+  host::serverStopping();
+  return kj::READY_NOW;
+}
+
 kj::Promise<void> HostServer::hello(HelloContext context) {
   auto results = context.getResults();
   results.setProtocolVersion(schema::PROTOCOL_VERSION);

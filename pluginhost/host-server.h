@@ -51,6 +51,7 @@ class HostServer final : public ipc::schema::PluginHost::Server {
   kj::Promise<void> defaultExport(DefaultExportContext context) override;
   kj::Promise<void> ping(PingContext context) override;
   kj::Promise<void> waitForShutdown(WaitForShutdownContext context) override;
+  kj::Promise<void> serverStopping(ServerStoppingContext context) override;
 
  private:
   Plugin& plugin_;

@@ -15,6 +15,8 @@
 #include <cstring>
 #include <ctime>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -35,6 +37,19 @@ thread_local std::string t_errorMessage;
 
 std::mutex g_shutdownLock;
 std::function<void()> g_shutdownHook;  // guarded by g_shutdownLock
+
+// nbdkit_nanosleep waits here, so that a shutdown can end the sleep.
+std::mutex g_sleepLock;
+std::condition_variable g_sleepWake;
+bool g_stopping = false;  // guarded by g_sleepLock: the plugin or the server is stopping
+
+void wakeSleepers() {
+  {
+    std::lock_guard lock(g_sleepLock);
+    g_stopping = true;
+  }
+  g_sleepWake.notify_all();
+}
 
 std::mutex g_internLock;
 std::vector<std::unique_ptr<char[]>> g_interned;  // lives as long as the host
@@ -114,6 +129,8 @@ std::string takeThreadErrorMessage() {
 }
 
 bool shutdownRequested() { return g_shutdown.load(); }
+
+void serverStopping() { wakeSleepers(); }
 
 void setShutdownHook(std::function<void()> hook) {
   std::lock_guard lock(g_shutdownLock);
@@ -282,11 +299,9 @@ int nbdkit_read_password(const char* value, char** password) {
 int nbdkit_stdio_safe(void) { return 0; }  // the host's stdin is /dev/null
 
 int nbdkit_nanosleep(unsigned sec, unsigned nsec) {
-  struct timespec ts = {static_cast<time_t>(sec), static_cast<long>(nsec)};
-  while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
-    if (shutdownRequested()) break;
-  }
-  if (shutdownRequested()) {
+  auto duration = std::chrono::seconds(sec) + std::chrono::nanoseconds(nsec);
+  std::unique_lock lock(g_sleepLock);
+  if (g_sleepWake.wait_for(lock, duration, [] { return g_stopping; })) {
     nbdkit_error("aborting sleep: the server is shutting down");
     errno = ESHUTDOWN;
     return -1;
@@ -296,6 +311,7 @@ int nbdkit_nanosleep(unsigned sec, unsigned nsec) {
 
 void nbdkit_shutdown(void) {
   if (g_shutdown.exchange(true)) return;
+  wakeSleepers();
   std::lock_guard lock(g_shutdownLock);
   if (g_shutdownHook) g_shutdownHook();
 }

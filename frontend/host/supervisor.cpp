@@ -37,6 +37,7 @@ struct Supervisor::Host {
   kj::Promise<void> watch = nullptr;  // declared after observer: destroyed first
   std::thread relay;                  // copies the host's stderr into ours
   kj::Promise<void> shutdownWatch = nullptr;  // the outstanding waitForShutdown
+  kj::Promise<void> stopping = nullptr;       // the serverStopping call, once sent
   ~Host() {
     if (relay.joinable()) relay.join();  // ends once the host is gone
   }
@@ -276,9 +277,16 @@ Supervisor::Host& Supervisor::ensureHost() {
   return *host_;
 }
 
+void Supervisor::announceStopping() {
+  if (!host_ || host_->dead) return;
+  // A host that cannot hear it any more is about to be stopped anyway.
+  host_->stopping = host_->client.serverStoppingRequest().send().ignoreResult().catch_([](kj::Exception&&) {}).eagerlyEvaluate(nullptr);
+}
+
 void Supervisor::stopHost() {
   if (!host_) return;
   handles_.clear();
+  host_->stopping = nullptr;
   host_->shutdownWatch = nullptr;
   host_->client = nullptr;
   host_->rpc = nullptr;

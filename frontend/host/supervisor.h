@@ -51,6 +51,10 @@ class Supervisor {
   kj::Own<RemoteHandle> open(const std::string& exportName, bool readonly);
   std::vector<std::pair<std::string, std::string>> listExports(bool readonly);
 
+  // Loop thread: tells the host an orderly shutdown has begun (its
+  // plugin's sleeps end early).  Returns at once.
+  void announceStopping();
+
   // Loop thread: ends the host (its stdin/socket closes; it exits) and
   // reaps it.
   void stopHost();

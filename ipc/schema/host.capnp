@@ -92,4 +92,9 @@ interface PluginHost {
   # Returns when the plugin has asked the server to shut down
   # (nbdkit_shutdown).  The frontend keeps one call outstanding per host and
   # then stops as if it had received SIGTERM.
+
+  serverStopping @6 () -> ();
+  # The frontend has begun an orderly shutdown: from now on the plugin's
+  # nbdkit_nanosleep returns early with ESHUTDOWN (as in nbdkit), so a slow
+  # request in flight ends instead of holding the shutdown up.
 }

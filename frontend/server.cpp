@@ -145,6 +145,8 @@ class Server {
       : config_(config), io_(io), supervisor_(supervisor), chain_(chain), stop_(stop) {}
 
   int run(const std::function<bool()>& ready) {
+    // Filters start before any connection thread can reach them.
+    chain_.start(stop_);
     kj::Promise<int> done = kj::NEVER_DONE;
     try {
       if (config_.single) {
@@ -160,7 +162,6 @@ class Server {
       fprintf(stderr, "nbdcage: %s\n", e.what());
       return 1;
     }
-    chain_.start(stop_);
     // A plugin's nbdkit_shutdown(), or a filter, stops the server as SIGTERM would.
     done = done.exclusiveJoin(supervisor_.pluginAskedToStop().then([] { return 0; }));
     done = done.exclusiveJoin(stop_.requested().then([] { return 0; }));

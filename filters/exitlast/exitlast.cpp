@@ -12,7 +12,10 @@ namespace {
 class ExitLast final : public chain::Filter {
  public:
   const char* name() const override { return "exitlast"; }
-  void start(chain::ServerControl& control) override { control_ = &control; }
+  void start(chain::ServerControl& control) override {
+    std::lock_guard lock(lock_);
+    control_ = &control;
+  }
   kj::Own<chain::Next> open(chain::Next& next, const std::string&, bool) override {
     return kj::heap<Counted>(next, *this);
   }

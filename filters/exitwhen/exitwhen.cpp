@@ -41,7 +41,10 @@ class ExitWhen final : public chain::Filter {
 
   void start(chain::ServerControl& control) override {
     if (events_.empty()) return;
-    control_ = &control;
+    {
+      std::lock_guard lock(lock_);
+      control_ = &control;
+    }
     poller_ = std::thread([this] { pollWhileIdle(); });
   }
 

@@ -6,13 +6,14 @@
 # The command sees the documented variables, unexported.
 "$NBDCAGE" -U - -e 'a b' memory 1M --run '
   echo "uri=$uri"; echo "nbd=$nbd"; echo "port=$port"; echo "unixsocket=$unixsocket"
-  echo "exportname=$exportname"; echo "exported=$(sh -c "echo \${uri:-none}")"' > "$tmp/vars"
+  echo "exportname=$exportname"; echo "tls=$tls"; echo "exported=$(sh -c "echo \${uri:-none}")"' > "$tmp/vars"
 cat "$tmp/vars"
 sock=$(sed -n 's/^unixsocket=//p' "$tmp/vars")
 grep -q "^uri=nbd+unix:///a%20b?socket=$sock\$" "$tmp/vars" || fail "uri"
 grep -q "^nbd=nbd+unix:///a%20b?socket=$sock\$" "$tmp/vars" || fail "nbd"
 grep -q '^port=$' "$tmp/vars" || fail "port"
 grep -q '^exportname=a b$' "$tmp/vars" || fail "exportname"
+grep -q '^tls=0$' "$tmp/vars" || fail "tls"
 grep -q '^exported=none$' "$tmp/vars" || fail "variables must not be exported"
 [ ! -e "$sock" ] && [ ! -e "$(dirname "$sock")" ] || fail "private socket directory left behind"
 

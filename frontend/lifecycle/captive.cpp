@@ -55,6 +55,7 @@ std::string captiveScript(const Endpoint& ep, const std::string& exportName, con
   s += "exportname=" + shellQuote(exportName) + "\n";
   s += "port=" + shellQuote(ep.unixSocket ? "" : ep.port.value_or("10809")) + "\n";
   s += "unixsocket=" + shellQuote(ep.unixSocket.value_or("")) + "\n";
+  s += "tls=0\n";  // nbdkit's --tls off; nbdcage has no TLS yet
   s += command + "\n";
   return s;
 }

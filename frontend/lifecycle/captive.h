@@ -1,5 +1,5 @@
 // Captive mode (--run CMD): the command runs under /bin/sh -c once the
-// listener accepts, with $uri, $nbd, $port, $unixsocket and $exportname set
+// listener accepts, with $uri, $nbd, $port, $unixsocket, $exportname and $tls set
 // as plain (unexported) shell variables, and nbdcage exits with its status.
 #pragma once
 

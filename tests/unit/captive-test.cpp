@@ -30,5 +30,6 @@ TEST_CASE("the captive script sets the variables before the command") {
   CHECK(s.find("nbd=\"$uri\"\n") != std::string::npos);
   CHECK(s.find("unixsocket='/tmp/s'\n") != std::string::npos);
   CHECK(s.find("port=''\n") != std::string::npos);
+  CHECK(s.find("tls=0\n") != std::string::npos);
   CHECK(s.rfind("echo $uri\n") == s.size() - 10);
 }

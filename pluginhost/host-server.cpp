@@ -19,9 +19,10 @@ namespace {
 // close() or drops the capability, whichever comes first.
 class HandleImpl final : public schema::Handle::Server {
  public:
-  // `gate`: released once the plugin handle is closed (serialized
-  // connections), or null.
-  HandleImpl(kj::Own<HandleServer> server, ConnectionGate* gate) : server_(kj::mv(server)), gate_(gate) {}
+  // `gated`: the plugin handle holds opens->gate (serialized connections)
+  // and releases it once closed.
+  HandleImpl(kj::Own<HandleServer> server, std::shared_ptr<OpenState> opens, bool gated)
+      : server_(kj::mv(server)), opens_(gated ? std::move(opens) : nullptr) {}
   ~HandleImpl() { closeHandle(); }
 
  protected:
@@ -33,12 +34,12 @@ class HandleImpl final : public schema::Handle::Server {
  private:
   void closeHandle() {
     server_ = nullptr;
-    if (gate_) gate_->release();
-    gate_ = nullptr;
+    if (opens_) opens_->gate.release();
+    opens_ = nullptr;
   }
 
   kj::Own<HandleServer> server_;
-  ConnectionGate* gate_;
+  std::shared_ptr<OpenState> opens_;
 };
 
 kj::AutoCloseFd dupFd(kj::Maybe<int> fd, const char* what) {
@@ -85,7 +86,11 @@ HostServer::HostServer(Plugin& plugin, HostOptions options, kj::UnixEventPort& e
   if (shutdownRequested()) shutdownBell_.ring();  // asked during configuration
 }
 
-HostServer::~HostServer() { setShutdownHook(nullptr); }
+HostServer::~HostServer() {
+  setShutdownHook(nullptr);
+  std::unique_lock lock(opens_->lock);
+  opens_->idle.wait(lock, [this] { return opens_->running == 0; });
+}
 
 kj::Promise<void> HostServer::waitForShutdown(WaitForShutdownContext) { return shutdownRequested_.addBranch(); }
 
@@ -109,11 +114,64 @@ kj::Promise<void> HostServer::hello(HelloContext context) {
 namespace {
 
 // What a plugin's open and can_* calls produced, carried from the thread
-// that made them back to the RPC loop.
-struct Opened {
-  void* handle = nullptr;
+// that made them back to the RPC loop.  It owns the plugin handle (and the
+// gate, for serialized connections) until take(): dropped unused (the
+// frontend gave up, or serving it failed), it closes them.
+class Opened {
+ public:
+  Opened(Plugin& plugin, std::shared_ptr<OpenState> opens, bool gated, void* handle, ExportAnswers answers)
+      : plugin_(&plugin), opens_(std::move(opens)), gated_(gated), handle_(handle), answers(std::move(answers)) {}
+  Opened(Opened&& o) noexcept
+      : plugin_(o.plugin_), opens_(std::move(o.opens_)), gated_(o.gated_), handle_(o.handle_),
+        answers(std::move(o.answers)) {
+    o.handle_ = nullptr;
+  }
+  Opened& operator=(Opened&&) = delete;
+  ~Opened() {
+    if (handle_ == nullptr) return;
+    plugin_->close(handle_);
+    if (gated_) opens_->gate.release();
+  }
+  void* handle() const { return handle_; }
+  // The handle now belongs to a HandleServer (and the gate to its HandleImpl).
+  void take() { handle_ = nullptr; }
+
+ private:
+  Plugin* plugin_;
+  std::shared_ptr<OpenState> opens_;
+  bool gated_;
+  void* handle_;
+
+ public:
   ExportAnswers answers;
 };
+
+// On an open thread: the plugin's open and can_* calls, then the answer to
+// the RPC loop.  If the frontend gave up meanwhile, the handle is closed.
+void runOpen(Plugin& plugin, const std::shared_ptr<OpenState>& opens, const std::string& exportName, bool readonly,
+             kj::CrossThreadPromiseFulfiller<Opened>& fulfiller, bool gated) {
+  if (gated) opens->gate.acquire();
+  setThreadExportName(exportName.c_str());
+  void* handle = plugin.open(readonly);
+  ExportAnswers answers;
+  std::string failure;
+  if (handle == nullptr) {
+    failure = takeThreadErrorMessage();
+    if (failure.empty()) failure = "open failed";
+  } else if (!plugin.answers(handle, readonly, answers)) {
+    failure = takeThreadErrorMessage();
+    if (failure.empty()) failure = "querying the export failed";
+    plugin.close(handle);
+  }
+  setThreadExportName(nullptr);
+  if (!failure.empty()) {
+    if (gated) opens->gate.release();
+    fulfiller.reject(KJ_EXCEPTION(FAILED, failure));
+    return;
+  }
+  // If nobody waits any more, the value is dropped and closes the handle.
+  fulfiller.fulfill(Opened(plugin, opens, gated, handle, std::move(answers)));
+}
 
 }  // namespace
 
@@ -140,43 +198,30 @@ kj::Promise<void> HostServer::open(OpenContext context) {
 
     auto paf = kj::newPromiseAndCrossThreadFulfiller<Opened>();
     auto fulfiller = std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<Opened>>>(kj::mv(paf.fulfiller));
-    ConnectionGate* gate = plugin_.threadModel() == NBDKIT_THREAD_MODEL_SERIALIZE_CONNECTIONS ? &gate_ : nullptr;
-    std::thread([this, exportName, readonly, fulfiller, gate]() {
-      if (gate) gate->acquire();
-      setThreadExportName(exportName.c_str());
-      Opened o;
-      o.handle = plugin_.open(readonly);
-      std::string failure;
-      if (o.handle == nullptr) {
-        failure = takeThreadErrorMessage();
-        if (failure.empty()) failure = "open failed";
-      } else if (!plugin_.answers(o.handle, readonly, o.answers)) {
-        failure = takeThreadErrorMessage();
-        if (failure.empty()) failure = "querying the export failed";
-        plugin_.close(o.handle);
-      }
-      setThreadExportName(nullptr);
-      if (!failure.empty()) {
-        if (gate) gate->release();
-        (*fulfiller)->reject(KJ_EXCEPTION(FAILED, failure));
-      } else if ((*fulfiller)->isWaiting()) {
-        (*fulfiller)->fulfill(kj::mv(o));
-      } else {
-        plugin_.close(o.handle);  // the frontend gave up meanwhile
-        if (gate) gate->release();
-      }
+    bool gated = plugin_.threadModel() == NBDKIT_THREAD_MODEL_SERIALIZE_CONNECTIONS;
+    {
+      std::lock_guard lock(opens_->lock);
+      ++opens_->running;
+    }
+    // The thread uses only what outlives it: the plugin and the shared state.
+    std::thread([&plugin = plugin_, opens = opens_, exportName, readonly, fulfiller, gated]() {
+      runOpen(plugin, opens, exportName, readonly, **fulfiller, gated);
+      std::lock_guard lock(opens->lock);
+      if (--opens->running == 0) opens->idle.notify_all();
     }).detach();
 
-    return paf.promise.then([this, context, exportName, gate, region = kj::mv(region),
+    return paf.promise.then([this, context, exportName, gated, region = kj::mv(region),
                              submitBell = kj::mv(submitBell), completeBell = kj::mv(completeBell)](Opened o) mutable {
       const ExportAnswers& a = o.answers;
       int model = plugin_.threadModel();
       unsigned workers = model >= NBDKIT_THREAD_MODEL_PARALLEL ? options_.threads : 1;
       std::mutex* serialize = model <= NBDKIT_THREAD_MODEL_SERIALIZE_ALL_REQUESTS ? &serializeAll_ : nullptr;
-      auto server = kj::heap<HandleServer>(plugin_, o.handle, a, exportName, kj::mv(*region), kj::mv(*submitBell),
+      // If this throws, `o` still owns the handle and closes it.
+      auto server = kj::heap<HandleServer>(plugin_, o.handle(), a, exportName, kj::mv(*region), kj::mv(*submitBell),
                                            kj::mv(*completeBell), workers, serialize);
+      o.take();
       auto results = context.getResults();
-      results.setHandle(kj::heap<HandleImpl>(kj::mv(server), gate));
+      results.setHandle(kj::heap<HandleImpl>(kj::mv(server), opens_, gated));
       fillExport(results.initExport(), a);
     });
   });

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 
 #include <kj/async-unix.h>
@@ -39,6 +40,17 @@ class ConnectionGate {
   bool busy_ = false;
 };
 
+// What the threads running plugin opens share with the server.  A thread
+// may outlive the RPC call that started it (the frontend gave up), never the
+// server: its destructor waits for them, so the plugin is not unloaded under
+// a running open.
+struct OpenState {
+  ConnectionGate gate;  // SERIALIZE_CONNECTIONS
+  std::mutex lock;
+  std::condition_variable idle;
+  unsigned running = 0;  // guarded by lock
+};
+
 class HostServer final : public ipc::schema::PluginHost::Server {
  public:
   HostServer(Plugin& plugin, HostOptions options, kj::UnixEventPort& events);
@@ -57,7 +69,7 @@ class HostServer final : public ipc::schema::PluginHost::Server {
   Plugin& plugin_;
   HostOptions options_;
   std::mutex serializeAll_;
-  ConnectionGate gate_;
+  std::shared_ptr<OpenState> opens_ = std::make_shared<OpenState>();
   // nbdkit_shutdown may run on any thread: it rings this eventfd, which the
   // RPC loop watches.
   ipc::Doorbell shutdownBell_;

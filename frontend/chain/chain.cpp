@@ -1,5 +1,6 @@
 #include "frontend/chain/chain.h"
 
+#include "frontend/host/remote-handle.h"
 #include "frontend/host/supervisor.h"
 
 namespace nbdcage::chain {
@@ -10,10 +11,10 @@ std::string callerName(const std::vector<std::unique_ptr<Filter>>& filters, size
 }
 }  // namespace
 
-Handle::Handle(kj::Own<frontend::RemoteHandle> remote, const std::vector<std::unique_ptr<Filter>>& filters,
+Handle::Handle(kj::Own<Bottom> bottom, const std::vector<std::unique_ptr<Filter>>& filters,
                const std::string& exportName, bool readonly)
-    : remote_(kj::mv(remote)) {
-  Next* below = remote_.get();
+    : bottom_(kj::mv(bottom)) {
+  Next* below = bottom_.get();
   for (size_t i = filters.size(); i > 0; --i) {
     boundaries_.push_back(kj::heap<Boundary>(*below, callerName(filters, i)));
     stages_.push_back(filters[i - 1]->open(*boundaries_.back(), exportName, readonly));

@@ -1,7 +1,7 @@
 // The filter chain: the configured filters in command-line order (the first
 // is nearest the client), over the plugin host.
 //
-//   client -> Boundary -> filter 1 -> Boundary -> ... -> filter N -> Boundary -> RemoteHandle -> host
+//   client -> Boundary -> filter 1 -> Boundary -> ... -> filter N -> Boundary -> Bottom (RemoteHandle -> host)
 //
 // Chain is built once in main() and shared by every connection; each
 // successful open makes a Handle: one stage per filter, a Boundary above
@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
+#include "frontend/chain/bottom.h"
 #include "frontend/chain/boundary.h"
 #include "frontend/chain/filter.h"
-#include "frontend/host/remote-handle.h"
 
 namespace nbdcage::frontend {
 class Supervisor;
@@ -27,10 +27,10 @@ namespace nbdcage::chain {
 // One open export, as the client's connection sees it.
 class Handle {
  public:
-  // Opens each filter's stage over `remote`, the filter nearest the plugin
+  // Opens each filter's stage over `bottom`, the filter nearest the plugin
   // first.  Throws what a filter's open throws.
-  Handle(kj::Own<frontend::RemoteHandle> remote, const std::vector<std::unique_ptr<Filter>>& filters,
-         const std::string& exportName, bool readonly);
+  Handle(kj::Own<Bottom> bottom, const std::vector<std::unique_ptr<Filter>>& filters, const std::string& exportName,
+         bool readonly);
   ~Handle();
   Handle(const Handle&) = delete;
   Handle& operator=(const Handle&) = delete;
@@ -40,10 +40,10 @@ class Handle {
   const ExportInfo& info() const { return boundaries_.back()->info(); }
   // The bottom of the chain: its doorbell and the host's death are what
   // the connection's event loop waits on.
-  frontend::RemoteHandle& remote() { return *remote_; }
+  Bottom& bottom() { return *bottom_; }
 
  private:
-  kj::Own<frontend::RemoteHandle> remote_;
+  kj::Own<Bottom> bottom_;
   std::vector<kj::Own<Next>> stages_;          // bottom first
   std::vector<kj::Own<Boundary>> boundaries_;  // bottom first; back() is the top
 };

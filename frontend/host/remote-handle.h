@@ -22,7 +22,7 @@
 #include <optional>
 #include <string>
 
-#include "frontend/chain/next.h"
+#include "frontend/chain/bottom.h"
 #include "frontend/host/buffer-allocator.h"
 #include "ipc/layout.h"
 #include "ipc/ring.h"
@@ -41,7 +41,7 @@ struct RingResources {
   static RingResources create(uint64_t dataSize);
 };
 
-class RemoteHandle final : public chain::Next {
+class RemoteHandle final : public chain::Bottom {
  public:
   // The data area: every tag owns a home slice for requests up to
   // kHomeSlice bytes (the common case needs no allocation); larger buffers
@@ -63,21 +63,17 @@ class RemoteHandle final : public chain::Next {
   // Hands the request to the host; if the handle is broken, fails it with
   // EIO at once.
   void submit(const chain::Io& io) override;
-  // Tags reserved and not yet released.
-  uint32_t busyTags() const { return ipc::kRingEntries - freeTags_; }
-
-  // Delivers the completions waiting in the ring (at most `max`).
-  void drainCompletions(size_t max);
-  // Before blocking in poll(): announces the sleep to the host.  False if
-  // completions are already waiting (do not block).
-  bool armDoorbell();
-  void disarmDoorbell();
-  int doorbellFd() const { return rings_.completeBell.fd(); }
-  int hostDeathFd() const { return hostDeath_.get(); }
-  void clearDoorbell() { rings_.completeBell.drain(); }
+  // chain::Bottom: the completion ring, its doorbell and the host's pidfd.
+  uint32_t busyTags() const override { return ipc::kRingEntries - freeTags_; }
+  void drainCompletions(size_t max) override;
+  bool armDoorbell() override;
+  void disarmDoorbell() override;
+  int doorbellFd() const override { return rings_.completeBell.fd(); }
+  int hostDeathFd() const override { return hostDeath_.get(); }
+  void clearDoorbell() override { rings_.completeBell.drain(); }
   // The host died: delivers what it completed before, then fails the rest.
-  void hostDied();
-  bool broken() const { return broken_; }
+  void hostDied() override;
+  bool broken() const override { return broken_; }
 
  private:
   void breakHandle(const char* why);

@@ -20,7 +20,7 @@ void appendU32(std::vector<uint8_t>& v, uint32_t x) {
 }
 }  // namespace
 
-uint16_t transmissionFlags(const frontend::ExportInfo& info, bool readonly, bool structured) {
+uint16_t transmissionFlags(const chain::ExportInfo& info, bool readonly, bool structured) {
   bool writable = info.canWrite && !readonly;
   uint16_t f = kTxHasFlags;
   if (!writable) f |= kTxReadOnly;
@@ -145,7 +145,7 @@ Handshake::Next Handshake::optList(std::span<const uint8_t> data) {
   return reply(kOptList, kRepAck) ? Next::kContinue : Next::kClose;
 }
 
-bool Handshake::sendInfo(uint32_t option, uint16_t item, const frontend::ExportInfo& info, const std::string& name) {
+bool Handshake::sendInfo(uint32_t option, uint16_t item, const chain::ExportInfo& info, const std::string& name) {
   std::vector<uint8_t> p(2);
   putU16(p.data(), item);
   switch (item) {

@@ -25,7 +25,7 @@ struct Negotiated {
 };
 
 // Computes the transmission flags for an export.
-uint16_t transmissionFlags(const frontend::ExportInfo& info, bool readonly, bool structured);
+uint16_t transmissionFlags(const chain::ExportInfo& info, bool readonly, bool structured);
 
 class Handshake {
  public:
@@ -47,7 +47,7 @@ class Handshake {
 
   bool reply(uint32_t option, uint32_t type, std::span<const uint8_t> payload = {});
   Next error(uint32_t option, uint32_t type, const std::string& message);
-  bool sendInfo(uint32_t option, uint16_t item, const frontend::ExportInfo& info, const std::string& name);
+  bool sendInfo(uint32_t option, uint16_t item, const chain::ExportInfo& info, const std::string& name);
 
   Stream& s_;
   chain::ExportSource& source_;

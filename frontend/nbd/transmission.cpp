@@ -42,7 +42,7 @@ uint16_t toIpcFlags(const Request& r, ipc::Op op) {
 }  // namespace
 
 Transmission::Transmission(Stream& stream, Negotiated& n)
-    : s_(stream), chain_(n.handle->top()), remote_(n.handle->remote()), info_(n.handle->info()), batch_(stream) {
+    : s_(stream), chain_(n.handle->top()), remote_(n.handle->bottom()), info_(n.handle->info()), batch_(stream) {
   const auto& info = info_;
   limits_.size = info.size;
   limits_.txFlags = n.transmissionFlags;

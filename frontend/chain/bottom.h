@@ -1,0 +1,38 @@
+// The last stage of a chain: where requests finally complete.  Besides the
+// Next interface it offers its connection's event loop what to wait on:
+// completions are delivered only from drainCompletions() (or hostDied()),
+// on the loop's thread, never from another thread.
+//
+// The plugin host's handle (frontend/host/remote-handle.h) is the real one;
+// tests and the fuzz target use an in-process one.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "frontend/chain/next.h"
+
+namespace nbdcage::chain {
+
+class Bottom : public Next {
+ public:
+  // Delivers waiting completions (at most `max`).
+  virtual void drainCompletions(size_t max) = 0;
+  // Slots reserved and not yet released.
+  virtual uint32_t busyTags() const = 0;
+  // Before blocking in poll(): announces the sleep.  False if completions
+  // are already waiting (do not block).
+  virtual bool armDoorbell() = 0;
+  virtual void disarmDoorbell() = 0;
+  // Readable when completions may be waiting; clearDoorbell() after that.
+  virtual int doorbellFd() const = 0;
+  virtual void clearDoorbell() = 0;
+  // Readable once whatever completes requests is gone; then hostDied()
+  // fails what it still held.
+  virtual int hostDeathFd() const = 0;
+  virtual void hostDied() = 0;
+  // True once no request will ever succeed again.
+  virtual bool broken() const = 0;
+};
+
+}  // namespace nbdcage::chain

@@ -51,7 +51,7 @@ namespace {
 void serveConnection(nbd::Stream& stream, chain::Chain& chain, bool readonly) {
   try {
     if (!chain.preconnect()) return;
-    nbd::Handshake handshake(stream, chain, readonly);
+    nbd::Handshake handshake(stream, chain, readonly, chain::Client::of(stream.inFd()));
     auto negotiated = handshake.run();
     if (!negotiated) return;
     nbd::Transmission(stream, *negotiated).run();

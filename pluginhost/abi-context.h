@@ -29,8 +29,16 @@ namespace nbdcage::host {
 void setLogName(const std::string& name);
 void setVerbose(bool verbose);
 
-// The export name nbdkit_export_name() returns on this thread (nullptr: none).
-void setThreadExportName(const char* name);
+// What nbdkit_export_name() and nbdkit_peer_*() answer on a thread that
+// works for one connection (its open, its requests, its close).
+struct Connection {
+  std::string exportName;
+  std::vector<uint8_t> peerAddress;  // a struct sockaddr; empty: unknown
+  bool hasCredentials = false;       // a Unix socket: pid, uid and gid are known
+  int64_t pid = -1, uid = -1, gid = -1;
+};
+// The connection this thread works for (nullptr: none).  Not owned.
+void setThreadConnection(const Connection* connection);
 
 // nbdkit_set_error's value for this thread: read and cleared.
 int takeThreadError();

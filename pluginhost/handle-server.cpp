@@ -14,13 +14,13 @@ using ipc::Op;
 using ipc::RingStatus;
 using ipc::SubmitDesc;
 
-HandleServer::HandleServer(Plugin& plugin, void* h, const ExportAnswers& answers, std::string exportName,
+HandleServer::HandleServer(Plugin& plugin, void* h, const ExportAnswers& answers, Connection connection,
                            ipc::ShmRegion region, ipc::Doorbell submitBell, ipc::Doorbell completeBell,
                            unsigned workers, std::mutex* serializeAll)
     : plugin_(plugin),
       handle_(h),
       answers_(answers),
-      exportName_(std::move(exportName)),
+      connection_(std::move(connection)),
       region_(std::move(region)),
       submitBell_(std::move(submitBell)),
       completeBell_(std::move(completeBell)),
@@ -44,9 +44,9 @@ HandleServer::~HandleServer() {
   }
   submitBell_.ring();
   for (auto& t : workers_) t.join();
-  setThreadExportName(exportName_.c_str());
+  setThreadConnection(&connection_);
   plugin_.close(handle_);
-  setThreadExportName(nullptr);
+  setThreadConnection(nullptr);
 }
 
 // Who takes the next descriptor (all under consumeLock_):
@@ -131,7 +131,7 @@ HandleServer::Clock::time_point HandleServer::oldestCallStart() const {
 }
 
 void HandleServer::workerLoop(unsigned worker) {
-  setThreadExportName(exportName_.c_str());
+  setThreadConnection(&connection_);
   SubmitDesc d;
   while (nextRequest(worker, d)) {
     CompleteDesc c = execute(d);

@@ -22,6 +22,7 @@
 #include "ipc/layout.h"
 #include "ipc/ring.h"
 #include "ipc/shm-region.h"
+#include "pluginhost/abi-context.h"
 #include "pluginhost/plugin.h"
 
 namespace nbdcage::host {
@@ -29,7 +30,7 @@ namespace nbdcage::host {
 class HandleServer {
  public:
   // Takes ownership of the plugin handle `h`; closes it on destruction.
-  HandleServer(Plugin& plugin, void* h, const ExportAnswers& answers, std::string exportName,
+  HandleServer(Plugin& plugin, void* h, const ExportAnswers& answers, Connection connection,
                ipc::ShmRegion region, ipc::Doorbell submitBell, ipc::Doorbell completeBell, unsigned workers,
                std::mutex* serializeAll);
   ~HandleServer();
@@ -52,7 +53,7 @@ class HandleServer {
   Plugin& plugin_;
   void* handle_;
   ExportAnswers answers_;
-  std::string exportName_;
+  const Connection connection_;  // what nbdkit_export_name / nbdkit_peer_* answer
   ipc::ShmRegion region_;
   ipc::Doorbell submitBell_;
   ipc::Doorbell completeBell_;

@@ -1,6 +1,7 @@
 #include "pluginhost/host-server.h"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <kj/debug.h>
 
 #include <memory>
@@ -146,12 +147,30 @@ class Opened {
   ExportAnswers answers;
 };
 
+// The export name and who the client is, checked: the frontend is not
+// trusted with more than a sockaddr's worth of address.
+Connection readConnection(schema::PluginHost::OpenParams::Reader params) {
+  Connection c;
+  c.exportName = params.getExportName();
+  auto peer = params.getPeer();
+  auto address = peer.getAddress();
+  KJ_REQUIRE(address.size() <= sizeof(sockaddr_storage), "open: peer address too long", address.size());
+  c.peerAddress.assign(address.begin(), address.end());
+  if (peer.getHasCredentials()) {
+    c.hasCredentials = true;
+    c.pid = peer.getPid();
+    c.uid = peer.getUid();
+    c.gid = peer.getGid();
+  }
+  return c;
+}
+
 // On an open thread: the plugin's open and can_* calls, then the answer to
 // the RPC loop.  If the frontend gave up meanwhile, the handle is closed.
-void runOpen(Plugin& plugin, const std::shared_ptr<OpenState>& opens, const std::string& exportName, bool readonly,
+void runOpen(Plugin& plugin, const std::shared_ptr<OpenState>& opens, const Connection& connection, bool readonly,
              kj::CrossThreadPromiseFulfiller<Opened>& fulfiller, bool gated) {
   if (gated) opens->gate.acquire();
-  setThreadExportName(exportName.c_str());
+  setThreadConnection(&connection);
   void* handle = plugin.open(readonly);
   ExportAnswers answers;
   std::string failure;
@@ -163,7 +182,7 @@ void runOpen(Plugin& plugin, const std::shared_ptr<OpenState>& opens, const std:
     if (failure.empty()) failure = "querying the export failed";
     plugin.close(handle);
   }
-  setThreadExportName(nullptr);
+  setThreadConnection(nullptr);
   if (!failure.empty()) {
     if (gated) opens->gate.release();
     fulfiller.reject(KJ_EXCEPTION(FAILED, failure));
@@ -193,7 +212,7 @@ kj::Promise<void> HostServer::open(OpenContext context) {
     auto region = kj::heap<ipc::ShmRegion>(ipc::ShmRegion::map(dupFd(got[0], "region"), regionSize));
     auto submitBell = kj::heap<ipc::Doorbell>(dupFd(got[1], "submitBell"));
     auto completeBell = kj::heap<ipc::Doorbell>(dupFd(got[2], "completeBell"));
-    std::string exportName = params.getExportName();
+    Connection connection = readConnection(params);
     bool readonly = options_.readonly || params.getReadonly();
 
     auto paf = kj::newPromiseAndCrossThreadFulfiller<Opened>();
@@ -204,20 +223,20 @@ kj::Promise<void> HostServer::open(OpenContext context) {
       ++opens_->running;
     }
     // The thread uses only what outlives it: the plugin and the shared state.
-    std::thread([&plugin = plugin_, opens = opens_, exportName, readonly, fulfiller, gated]() {
-      runOpen(plugin, opens, exportName, readonly, **fulfiller, gated);
+    std::thread([&plugin = plugin_, opens = opens_, connection, readonly, fulfiller, gated]() {
+      runOpen(plugin, opens, connection, readonly, **fulfiller, gated);
       std::lock_guard lock(opens->lock);
       if (--opens->running == 0) opens->idle.notify_all();
     }).detach();
 
-    return paf.promise.then([this, context, exportName, gated, region = kj::mv(region),
+    return paf.promise.then([this, context, connection = std::move(connection), gated, region = kj::mv(region),
                              submitBell = kj::mv(submitBell), completeBell = kj::mv(completeBell)](Opened o) mutable {
       const ExportAnswers& a = o.answers;
       int model = plugin_.threadModel();
       unsigned workers = model >= NBDKIT_THREAD_MODEL_PARALLEL ? options_.threads : 1;
       std::mutex* serialize = model <= NBDKIT_THREAD_MODEL_SERIALIZE_ALL_REQUESTS ? &serializeAll_ : nullptr;
       // If this throws, `o` still owns the handle and closes it.
-      auto server = kj::heap<HandleServer>(plugin_, o.handle(), a, exportName, kj::mv(*region), kj::mv(*submitBell),
+      auto server = kj::heap<HandleServer>(plugin_, o.handle(), a, connection, kj::mv(*region), kj::mv(*submitBell),
                                            kj::mv(*completeBell), workers, serialize);
       o.take();
       auto results = context.getResults();

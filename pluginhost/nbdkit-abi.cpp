@@ -31,7 +31,7 @@ std::string g_logName = "plugin";
 bool g_verbose = false;
 std::atomic<bool> g_shutdown{false};
 
-thread_local const char* t_exportName = nullptr;
+thread_local const Connection* t_connection = nullptr;
 thread_local int t_error = 0;
 thread_local std::string t_errorMessage;
 
@@ -114,7 +114,7 @@ int parseInteger(const char* what, const char* str, T* r) {
 
 void setLogName(const std::string& name) { g_logName = name; }
 void setVerbose(bool verbose) { g_verbose = verbose; }
-void setThreadExportName(const char* name) { t_exportName = name; }
+void setThreadConnection(const Connection* connection) { t_connection = connection; }
 
 int takeThreadError() {
   int e = t_error;
@@ -317,31 +317,49 @@ void nbdkit_shutdown(void) {
 }
 
 const char* nbdkit_export_name(void) {
-  if (t_exportName == nullptr) {
+  if (t_connection == nullptr) {
     nbdkit_error("no connection in this context");
     return nullptr;
   }
-  return t_exportName;
+  return t_connection->exportName.c_str();
 }
 
 int nbdkit_is_tls(void) { return 0; }
 
-int nbdkit_peer_name(struct sockaddr*, socklen_t*) {
-  nbdkit_error("the peer's address is not available to an nbdcage plugin");
-  return -1;
+// As nbdkit: copies at most *addrlen bytes and sets *addrlen to the full
+// length (getpeername's contract).
+int nbdkit_peer_name(struct sockaddr* addr, socklen_t* addrlen) {
+  if (t_connection == nullptr) {
+    nbdkit_error("no connection in this context");
+    return -1;
+  }
+  const auto& a = t_connection->peerAddress;
+  if (a.empty()) {
+    nbdkit_error("the client's address is unknown (not a socket)");
+    return -1;
+  }
+  memcpy(addr, a.data(), std::min<size_t>(*addrlen, a.size()));
+  *addrlen = static_cast<socklen_t>(a.size());
+  return 0;
 }
-int64_t nbdkit_peer_pid(void) {
-  nbdkit_error("the peer's pid is not available to an nbdcage plugin");
-  return -1;
+
+namespace {
+int64_t peerCredential(int64_t Connection::*field) {
+  if (t_connection == nullptr) {
+    nbdkit_error("no connection in this context");
+    return -1;
+  }
+  if (!t_connection->hasCredentials) {
+    nbdkit_error("the client's credentials are only known on a Unix domain socket");
+    return -1;
+  }
+  return t_connection->*field;
 }
-int64_t nbdkit_peer_uid(void) {
-  nbdkit_error("the peer's uid is not available to an nbdcage plugin");
-  return -1;
-}
-int64_t nbdkit_peer_gid(void) {
-  nbdkit_error("the peer's gid is not available to an nbdcage plugin");
-  return -1;
-}
+}  // namespace
+
+int64_t nbdkit_peer_pid(void) { return peerCredential(&Connection::pid); }
+int64_t nbdkit_peer_uid(void) { return peerCredential(&Connection::uid); }
+int64_t nbdkit_peer_gid(void) { return peerCredential(&Connection::gid); }
 
 const char* nbdkit_strdup_intern(const char* s) { return intern(s); }
 const char* nbdkit_strndup_intern(const char* s, size_t n) { return intern(std::string(s, strnlen(s, n))); }

@@ -88,6 +88,10 @@ extern int nbdkit_stdio_safe(void);
 extern int nbdkit_nanosleep(unsigned sec, unsigned nsec);
 extern void nbdkit_shutdown(void);
 
+/* In a connection's callbacks (open, the data calls, close): the export
+ * the client asked for, and who the client is, as the server's kernel saw
+ * its socket (the plugin host never touches it).  pid/uid/gid are known on
+ * Unix sockets only; elsewhere they fail with an error, returning -1. */
 extern const char *nbdkit_export_name(void);
 extern int nbdkit_is_tls(void);
 extern int nbdkit_peer_name(struct sockaddr *addr, socklen_t *addrlen);

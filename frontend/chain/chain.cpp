@@ -1,9 +1,26 @@
 #include "frontend/chain/chain.h"
 
+#include <sys/socket.h>
+
 #include "frontend/host/remote-handle.h"
 #include "frontend/host/supervisor.h"
 
 namespace nbdcage::chain {
+
+Client Client::of(int fd) {
+  Client c;
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0 && len <= sizeof ss) {
+    auto* p = reinterpret_cast<const uint8_t*>(&ss);
+    c.address.assign(p, p + len);
+    ucred cred{};
+    socklen_t clen = sizeof cred;
+    if (ss.ss_family == AF_UNIX && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0)
+      c.credentials = Credentials{cred.pid, cred.uid, cred.gid};
+  }
+  return c;
+}
 
 namespace {
 std::string callerName(const std::vector<std::unique_ptr<Filter>>& filters, size_t stagesAbove) {
@@ -34,8 +51,8 @@ Handle::~Handle() {
 Chain::Chain(std::vector<std::unique_ptr<Filter>> filters, frontend::Supervisor& supervisor)
     : filters_(std::move(filters)), supervisor_(supervisor) {}
 
-kj::Own<Handle> Chain::open(const std::string& exportName, bool readonly) {
-  auto remote = supervisor_.open(exportName, readonly);
+kj::Own<Handle> Chain::open(const std::string& exportName, bool readonly, const Client& client) {
+  auto remote = supervisor_.open(exportName, readonly, client);
   try {
     return kj::heap<Handle>(kj::mv(remote), filters_, exportName, readonly);
   } catch (const frontend::HostError&) {

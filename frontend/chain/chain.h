@@ -16,6 +16,7 @@
 
 #include "frontend/chain/bottom.h"
 #include "frontend/chain/boundary.h"
+#include "frontend/chain/client.h"
 #include "frontend/chain/filter.h"
 
 namespace nbdcage::frontend {
@@ -54,7 +55,7 @@ class ExportSource {
   virtual ~ExportSource() = default;
   // Any connection thread.  Throws frontend::HostError (a message for the
   // client) if the plugin or a filter refuses.
-  virtual kj::Own<Handle> open(const std::string& exportName, bool readonly) = 0;
+  virtual kj::Own<Handle> open(const std::string& exportName, bool readonly, const Client& client) = 0;
   virtual ExportList listExports(bool readonly) = 0;
 };
 
@@ -62,7 +63,7 @@ class Chain final : public ExportSource {
  public:
   Chain(std::vector<std::unique_ptr<Filter>> filters, frontend::Supervisor& supervisor);
 
-  kj::Own<Handle> open(const std::string& exportName, bool readonly) override;
+  kj::Own<Handle> open(const std::string& exportName, bool readonly, const Client& client) override;
   ExportList listExports(bool readonly) override;
   // A new connection, before the greeting: false closes it.
   bool preconnect();

@@ -323,7 +323,7 @@ kj::Maybe<T> Supervisor::callHost(std::string& failure, Call&& call) {
   });
 }
 
-kj::Own<RemoteHandle> Supervisor::open(const std::string& exportName, bool readonly) {
+kj::Own<RemoteHandle> Supervisor::open(const std::string& exportName, bool readonly, const chain::Client& client) {
   auto rings = RingResources::create(RemoteHandle::kDataAreaSize);
   struct Opened {
     uint64_t id;
@@ -340,6 +340,14 @@ kj::Own<RemoteHandle> Supervisor::open(const std::string& exportName, bool reado
     r.setRegionSize(rings.region.size());
     r.setSubmitBell(kj::heap<FdCap>(rings.submitBell.fd()));
     r.setCompleteBell(kj::heap<FdCap>(rings.completeBell.fd()));
+    auto peer = req.initPeer();
+    peer.setAddress(kj::arrayPtr(client.address.data(), client.address.size()));
+    if (client.credentials) {
+      peer.setHasCredentials(true);
+      peer.setPid(client.credentials->pid);
+      peer.setUid(client.credentials->uid);
+      peer.setGid(client.credentials->gid);
+    }
     uint64_t generation = host->generation;
     int pidfd = host->pidfd.get();
     return req.send()

@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "frontend/chain/client.h"
 #include "frontend/cli.h"
 #include "frontend/host/remote-handle.h"
 #include "host.capnp.h"
@@ -48,7 +49,7 @@ class Supervisor {
   int start();
 
   // Any thread but the loop thread.  Throw HostError.
-  kj::Own<RemoteHandle> open(const std::string& exportName, bool readonly);
+  kj::Own<RemoteHandle> open(const std::string& exportName, bool readonly, const chain::Client& client);
   std::vector<std::pair<std::string, std::string>> listExports(bool readonly);
 
   // Loop thread: tells the host an orderly shutdown has begun (its

@@ -114,7 +114,7 @@ Handshake::Next Handshake::optExportName(std::span<const uint8_t> data) {
   std::string name(data.begin(), data.end());
   kj::Own<chain::Handle> handle;
   try {
-    handle = source_.open(name, readonly_);
+    handle = source_.open(name, readonly_, client_);
   } catch (const frontend::HostError&) {
     return Next::kClose;  // EXPORT_NAME has no way to report an error
   }
@@ -178,7 +178,7 @@ Handshake::Next Handshake::optInfoOrGo(uint32_t option, std::span<const uint8_t>
   if (!req) return error(option, kRepErrInvalid, "malformed NBD_OPT_INFO/GO request");
   kj::Own<chain::Handle> handle;
   try {
-    handle = source_.open(req->name, readonly_);
+    handle = source_.open(req->name, readonly_, client_);
   } catch (const frontend::HostError& e) {
     return error(option, kRepErrUnknown, e.what());
   }

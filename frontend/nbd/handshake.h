@@ -29,7 +29,9 @@ uint16_t transmissionFlags(const chain::ExportInfo& info, bool readonly, bool st
 
 class Handshake {
  public:
-  Handshake(Stream& stream, chain::ExportSource& source, bool readonly) : s_(stream), source_(source), readonly_(readonly) {}
+  // `client` is who the connection comes from (for the plugin's nbdkit_peer_*).
+  Handshake(Stream& stream, chain::ExportSource& source, bool readonly, chain::Client client)
+      : s_(stream), source_(source), readonly_(readonly), client_(std::move(client)) {}
 
   // nullopt: the connection ends (client aborted, went away, or broke a MUST).
   std::optional<Negotiated> run();
@@ -52,6 +54,7 @@ class Handshake {
   Stream& s_;
   chain::ExportSource& source_;
   bool readonly_;
+  chain::Client client_;
   bool fixed_ = false;
   bool noZeroes_ = false;
   bool structured_ = false;

@@ -61,6 +61,16 @@ struct RingSetup {
   completeBell @3 :FileDescriptor; # eventfd the host rings for the frontend
 }
 
+struct Peer {
+  # Who the client is, as the frontend's kernel saw its socket.  The host
+  # only hands it to the plugin (nbdkit_peer_*) and trusts it no further.
+  address @0 :Data;          # a struct sockaddr as getpeername gave it; empty: unknown
+  hasCredentials @1 :Bool;   # a Unix socket: SO_PEERCRED below
+  pid @2 :Int64;
+  uid @3 :Int64;
+  gid @4 :Int64;
+}
+
 interface Handle {
   # One plugin handle (nbdkit's per-connection `void *handle`), served by the
   # host's workers from the rings given at open.  Block I/O never travels
@@ -74,7 +84,7 @@ interface PluginHost {
   hello @0 (protocolVersion :UInt32) -> (protocolVersion :UInt32, plugin :PluginInfo);
   # The first call.  The frontend refuses a host whose version differs.
 
-  open @1 (exportName :Text, readonly :Bool, rings :RingSetup)
+  open @1 (exportName :Text, readonly :Bool, rings :RingSetup, peer :Peer)
        -> (handle :Handle, export :ExportInfo);
   # Runs the plugin's open and every can_* once; then the host's workers
   # start serving the rings.  A plugin failure is an RPC exception whose

@@ -23,7 +23,7 @@ namespace {
 
 class MemoryExports final : public nbdcage::chain::ExportSource {
  public:
-  kj::Own<nbdcage::chain::Handle> open(const std::string& name, bool readonly) override {
+  kj::Own<nbdcage::chain::Handle> open(const std::string& name, bool readonly, const nbdcage::chain::Client&) override {
     return kj::heap<nbdcage::chain::Handle>(kj::heap<nbdcage::fuzz::MemoryBottom>(), filters_, name, readonly);
   }
   nbdcage::chain::ExportList listExports(bool) override { return {{"", "fuzz"}, {"other", ""}}; }
@@ -57,7 +57,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   {
     MemoryExports exports;
     nbdcage::nbd::Stream stream(sv[0], sv[0]);
-    nbdcage::nbd::Handshake handshake(stream, exports, false);
+    nbdcage::nbd::Handshake handshake(stream, exports, false, nbdcage::chain::Client::of(sv[0]));
     auto negotiated = handshake.run();
     if (negotiated) nbdcage::nbd::Transmission(stream, *negotiated).run();
   }

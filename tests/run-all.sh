@@ -1,7 +1,8 @@
 #!/bin/bash
 # The whole test suite: builds (installing what is missing), runs every
 # unit and integration test in a normal build and again under
-# AddressSanitizer + UndefinedBehaviorSanitizer, and ends with one line
+# AddressSanitizer + UndefinedBehaviorSanitizer, fuzzes the frontend for a
+# minute (clang + libFuzzer, in build-fuzz), and ends with one line
 # "N passed, N failed" (skips are counted separately).
 set -u
 cd "$(dirname "$0")/.."
@@ -16,13 +17,36 @@ run_suite() {
   meson test -C "$dir" --print-errorlogs --num-processes 2 "$@" || status=1
 }
 
+# The fuzz target needs clang and its libFuzzer runtime.
+fuzz_setup() {
+  if ! command -v clang++-14 >/dev/null || [ ! -d /usr/lib/llvm-14/lib/clang ] ||
+     ! ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq clang-14 libclang-rt-14-dev >/dev/null || return 1
+  fi
+  [ -f build-fuzz/build.ninja ] ||
+    CC=clang-14 CXX=clang++-14 meson setup build-fuzz -Dfuzzing=true -Db_sanitize=address,undefined \
+      -Db_lundef=false >/dev/null || return 1
+  ninja -C build-fuzz tests/fuzz/fuzz-server >/dev/null
+}
+
 run_suite build
 # Leak checking needs ptrace, which the plugin host's sandbox forbids; the
 # frontend still runs with leak detection.
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_suite build-asan --timeout-multiplier 3
 
-/usr/bin/python3 - build build-asan <<'PY'
+dirs="build build-asan"
+if fuzz_setup; then
+  run_suite build-fuzz --no-rebuild --suite fuzz
+  dirs="$dirs build-fuzz"
+else
+  echo "run-all: cannot build the fuzz target (clang-14, libclang-rt-14-dev)" >&2
+  status=1
+fi
+
+# shellcheck disable=SC2086
+/usr/bin/python3 - $dirs <<'PY'
 import json, sys
 passed = failed = skipped = 0
 for d in sys.argv[1:]:

@@ -4,7 +4,7 @@
 //
 //   Filter (one, shared by every connection thread: thread-safe)
 //     exitBeforeServing()  after the plugin is ready, before listening
-//     start(control)       once serving has begun
+//     start(control)       once, before the first connection
 //     preconnect()         each new connection, before the greeting
 //     listExports(next)    NBD_OPT_LIST
 //     open(next, ...)  ->  FilterStage (one per handle, one thread: no locks)
@@ -59,8 +59,8 @@ class Filter {
   // True: an event the filter waits for has already happened, so nbdcage
   // exits 0 at once (nothing listens, no --run command starts).
   virtual bool exitBeforeServing() { return false; }
-  // Serving has begun; `control` outlives the filter's use of it (until the
-  // filter is destroyed).
+  // Once, before the first connection is accepted; `control` outlives the
+  // filter.
   virtual void start(ServerControl& control) { (void)control; }
   // False closes the new connection before the greeting.
   virtual bool preconnect() { return true; }

@@ -42,7 +42,7 @@ uint16_t toIpcFlags(const Request& r, ipc::Op op) {
 }  // namespace
 
 Transmission::Transmission(Stream& stream, Negotiated& n)
-    : s_(stream), chain_(n.handle->top()), remote_(n.handle->bottom()), info_(n.handle->info()), batch_(stream) {
+    : s_(stream), chain_(n.handle->top()), bottom_(n.handle->bottom()), info_(n.handle->info()), batch_(stream) {
   const auto& info = info_;
   limits_.size = info.size;
   limits_.txFlags = n.transmissionFlags;
@@ -56,8 +56,8 @@ void Transmission::run() {
   s_.setNonBlocking();
   for (;;) {
     // Completions first: they free tags and buffers for new requests.
-    remote_.drainCompletions(outputDead_ ? ipc::kRingEntries : batch_.room());
-    if (remote_.broken() && in_ != In::kClosed) endInput();  // the host is gone: so is this connection
+    bottom_.drainCompletions(outputDead_ ? ipc::kRingEntries : batch_.room());
+    if (bottom_.broken() && in_ != In::kClosed) endInput();  // the host is gone: so is this connection
     if (in_ != In::kClosed && inputReady_) readInput();
     if (!batch_.empty() && !outputBlocked_) {
       IoStatus st = batch_.flushSome();
@@ -67,7 +67,7 @@ void Transmission::run() {
         endInput();
       }
     }
-    if (outputDead_) remote_.drainCompletions(ipc::kRingEntries);  // replies nobody reads: just release
+    if (outputDead_) bottom_.drainCompletions(ipc::kRingEntries);  // replies nobody reads: just release
     if (in_ == In::kClosed && held_ == 0 && batch_.empty()) return;
     if (!waitForEvents()) return;
   }
@@ -91,22 +91,22 @@ bool Transmission::waitForEvents() {
     if (io & POLLOUT) { fds[n] = {s_.outFd(), POLLOUT, 0}; outIdx = n++; }
   }
   // Wait for completions only while there is room to reply to them.
-  bool armed = remote_.busyTags() > 0 && !remote_.broken() && !batch_.full();
-  if (armed && !remote_.armDoorbell()) return true;  // completions already waiting
+  bool armed = bottom_.busyTags() > 0 && !bottom_.broken() && !batch_.full();
+  if (armed && !bottom_.armDoorbell()) return true;  // completions already waiting
   int bellIdx = -1, deathIdx = -1;
-  if (armed) { fds[n] = {remote_.doorbellFd(), POLLIN, 0}; bellIdx = n++; }
-  if (!remote_.broken()) { fds[n] = {remote_.hostDeathFd(), POLLIN, 0}; deathIdx = n++; }
+  if (armed) { fds[n] = {bottom_.doorbellFd(), POLLIN, 0}; bellIdx = n++; }
+  if (!bottom_.broken()) { fds[n] = {bottom_.hostDeathFd(), POLLIN, 0}; deathIdx = n++; }
   if (n == 0) return false;
   int r;
   do {
     r = poll(fds, n, -1);
   } while (r < 0 && errno == EINTR);
-  if (armed) remote_.disarmDoorbell();
+  if (armed) bottom_.disarmDoorbell();
   if (r < 0) return false;
   if (inIdx >= 0 && (fds[inIdx].revents & (POLLIN | POLLHUP | POLLERR))) inputReady_ = true;
   if (outIdx >= 0 && (fds[outIdx].revents & (POLLOUT | POLLHUP | POLLERR))) outputBlocked_ = false;
-  if (bellIdx >= 0 && (fds[bellIdx].revents & POLLIN)) remote_.clearDoorbell();
-  if (deathIdx >= 0 && fds[deathIdx].revents) remote_.hostDied();
+  if (bellIdx >= 0 && (fds[bellIdx].revents & POLLIN)) bottom_.clearDoorbell();
+  if (deathIdx >= 0 && fds[deathIdx].revents) bottom_.hostDied();
   return true;
 }
 
@@ -156,7 +156,7 @@ bool Transmission::startRequest(const Request& r) {
                       : r.type == kCmdBlockStatus              ? kExtentsBuffer
                                                                 : 0;
     slot = chain_.reserve(bufLen);
-    if (!slot && !remote_.broken()) return false;  // the header stays buffered
+    if (!slot && !bottom_.broken()) return false;  // the header stays buffered
     if (slot) ++held_;
   }
   s_.consume(kRequestSize);

@@ -59,7 +59,7 @@ class Transmission final : private chain::Completer {
 
   Stream& s_;
   chain::Next& chain_;              // where requests go
-  chain::Bottom& remote_;           // what the event loop waits on
+  chain::Bottom& bottom_;           // what the event loop waits on
   const chain::ExportInfo& info_;
   ExportLimits limits_;
   std::array<Pending, ipc::kRingEntries> pending_{};  // by tag

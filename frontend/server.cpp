@@ -163,13 +163,20 @@ class Server {
       return 1;
     }
     // A plugin's nbdkit_shutdown(), or a filter, stops the server as SIGTERM would.
-    done = done.exclusiveJoin(supervisor_.pluginAskedToStop().then([] { return 0; }));
-    done = done.exclusiveJoin(stop_.requested().then([] { return 0; }));
+    done = done.exclusiveJoin(supervisor_.pluginAskedToStop().then([] { return kStopAsked; }));
+    done = done.exclusiveJoin(stop_.requested().then([] { return kStopAsked; }));
     if (captive_)
       done = done.exclusiveJoin(onSignals(io_.unixEventPort, {SIGQUIT, SIGHUP}));
     else
       done = done.exclusiveJoin(onSignals(io_.unixEventPort, {SIGTERM, SIGINT, SIGQUIT, SIGHUP}));
-    return shutdown(done.wait(io_.waitScope));
+    int status = done.wait(io_.waitScope);
+    if (status != kStopAsked) return shutdown(status);
+    if (!captive_) return shutdown(0);
+    // Asked from inside while a --run command runs: as nbdkit, the server
+    // stops and the command goes on; its status is nbdcage's.
+    shutdown(0, /*keepCommand=*/true);
+    fprintf(stderr, "nbdcage: the server has stopped; waiting for the --run command to end\n");
+    return waitForCommand();
   }
 
  private:
@@ -228,9 +235,9 @@ class Server {
 
   // Orderly shutdown: stop accepting, end connections, wait for them
   // (their handles close through the loop, so keep it turning), then the host.
-  int shutdown(int status) {
+  int shutdown(int status, bool keepCommand = false) {
     acceptors_.clear();
-    if (captive_) captive_->signal(SIGTERM);
+    if (captive_ && !keepCommand) captive_->signal(SIGTERM);
     supervisor_.announceStopping();  // a plugin asleep in nbdkit_nanosleep wakes up
     conns_.shutdownAll();
     auto& timer = io_.provider->getTimer();
@@ -259,6 +266,20 @@ class Server {
     supervisor_.stopHost();
     return status;
   }
+
+  // The command's status once the server is gone; every stopping signal
+  // goes to the command meanwhile.
+  int waitForCommand() {
+    auto& port = io_.unixEventPort;
+    return captive_->exited(port)
+        .exclusiveJoin(forwardToCommand(port, *captive_, SIGTERM))
+        .exclusiveJoin(forwardToCommand(port, *captive_, SIGINT))
+        .exclusiveJoin(forwardToCommand(port, *captive_, SIGQUIT))
+        .exclusiveJoin(forwardToCommand(port, *captive_, SIGHUP))
+        .wait(io_.waitScope);
+  }
+
+  static constexpr int kStopAsked = -1;  // a plugin or filter asked: not yet a status
 
   const Config& config_;
   kj::AsyncIoContext& io_;

@@ -86,6 +86,7 @@ CaptiveCommand::~CaptiveCommand() {
 }
 
 kj::Promise<int> CaptiveCommand::exited(kj::UnixEventPort& port) {
+  observer_ = nullptr;  // an earlier call's: one observer per fd at a time
   observer_ = kj::heap<kj::UnixEventPort::FdObserver>(port, pidfd_.get(), kj::UnixEventPort::FdObserver::OBSERVE_READ);
   return observer_->whenBecomesReadable().then([this]() {
     std::error_code ec;

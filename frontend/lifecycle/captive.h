@@ -34,7 +34,8 @@ class CaptiveCommand {
   explicit CaptiveCommand(const std::string& script);
   ~CaptiveCommand();
   // Resolves with the exit status: the command's, or 128+N if a signal N
-  // killed it.
+  // killed it.  A new call replaces an earlier one (whose promise must be
+  // gone).
   kj::Promise<int> exited(kj::UnixEventPort& port);
   // Sends a signal to the command (if it still runs).
   void signal(int sig);

@@ -1,7 +1,7 @@
 // libFuzzer target: the input is everything a client sends, from the first
 // byte after connecting.  The real handshake, transmission loop and filter
-// chain serve it over a socketpair, with an in-process RAM disk as the
-// bottom stage (no plugin host).  Whatever the bytes, the server must end
+// chain (with one filter) serve it over a socketpair, with an in-process
+// RAM disk as the bottom stage (no plugin host).  Whatever the bytes, the server must end
 // cleanly: no crash, no sanitizer report, no hang.
 //
 //   -Dfuzzing=true (clang): tests/fuzz/fuzz-server CORPUS_DIR   (libFuzzer)
@@ -21,8 +21,16 @@
 
 namespace {
 
+// A filter that overrides nothing: its stages forward everything, so
+// requests cross two boundaries and a filter stage on their way down.
+class PassThrough final : public nbdcage::chain::Filter {
+ public:
+  const char* name() const override { return "passthrough"; }
+};
+
 class MemoryExports final : public nbdcage::chain::ExportSource {
  public:
+  MemoryExports() { filters_.push_back(std::make_unique<PassThrough>()); }
   kj::Own<nbdcage::chain::Handle> open(const std::string& name, bool readonly, const nbdcage::chain::Client&) override {
     return kj::heap<nbdcage::chain::Handle>(kj::heap<nbdcage::fuzz::MemoryBottom>(), filters_, name, readonly);
   }

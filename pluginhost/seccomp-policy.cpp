@@ -6,12 +6,20 @@
 // escape its process, change the machine, or attack other processes fails
 // with EPERM.  Network and file-system confinement come from namespaces in
 // a later stage.
+//
+// New namespaces (unshare, clone with CLONE_NEW*) are refused too: a user
+// namespace is the usual door to kernel attack surface that root-only code
+// guards.  clone3 passes its flags in memory, where seccomp cannot look, so
+// it answers ENOSYS and the C library falls back to clone (as container
+// runtimes do).
+#include <sched.h>
 #include <seccomp.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 
 #include "pluginhost/sandbox.h"
 
@@ -45,6 +53,27 @@ const int kDenied[] = {
     SCMP_SYS(request_key), SCMP_SYS(fanotify_init), SCMP_SYS(open_by_handle_at), SCMP_SYS(name_to_handle_at),
     SCMP_SYS(personality),
 };
+
+constexpr uint64_t kNamespaceFlags[] = {CLONE_NEWNS,  CLONE_NEWUSER, CLONE_NEWPID,    CLONE_NEWNET,
+                                        CLONE_NEWUTS, CLONE_NEWIPC,  CLONE_NEWCGROUP, 0x80 /* CLONE_NEWTIME */};
+
+[[noreturn]] void policyFailed(const char* what, int rc) {
+  fprintf(stderr, "nbdcage-pluginhost: seccomp: %s: %s\n", what, strerror(-rc));
+  _exit(1);
+}
+
+// unshare and clone fail with EPERM when their flags ask for any new
+// namespace (one rule per flag: rules on one call are alternatives).
+void denyNewNamespaces(scmp_filter_ctx ctx) {
+  for (int nr : {SCMP_SYS(unshare), SCMP_SYS(clone)}) {
+    for (uint64_t flag : kNamespaceFlags) {
+      int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 1, SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag));
+      if (rc < 0) policyFailed("unshare/clone namespace rule", rc);
+    }
+  }
+  int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+  if (rc < 0) policyFailed("clone3 rule", rc);
+}
 }  // namespace
 
 void installSeccompPolicy() {
@@ -60,11 +89,9 @@ void installSeccompPolicy() {
   for (int nr : kDenied) {
     if (nr < 0) continue;  // not on this architecture
     int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
-    if (rc < 0) {
-      fprintf(stderr, "nbdcage-pluginhost: seccomp_rule_add(%d): %s\n", nr, strerror(-rc));
-      _exit(1);
-    }
+    if (rc < 0) policyFailed("deny rule", rc);
   }
+  denyNewNamespaces(ctx);
   int rc = seccomp_load(ctx);
   seccomp_release(ctx);
   if (rc < 0) {

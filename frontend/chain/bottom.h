@@ -18,8 +18,9 @@ class Bottom : public Next {
  public:
   // Delivers waiting completions (at most `max`).
   virtual void drainCompletions(size_t max) = 0;
-  // Slots reserved and not yet released.
-  virtual uint32_t busyTags() const = 0;
+  // Requests submitted and not yet completed, whoever in the chain sent
+  // them: a connection may end only once this is 0.
+  virtual uint32_t inFlight() const = 0;
   // Before blocking in poll(): announces the sleep.  False if completions
   // are already waiting (do not block).
   virtual bool armDoorbell() = 0;

@@ -68,6 +68,7 @@ void RemoteHandle::submit(const chain::Io& io) {
   KJ_ASSERT(tag < ipc::kRingEntries && state_[tag] == kReserved, "submitting a slot not held", tag);
   submitted_[tag] = io;
   state_[tag] = kSubmitted;
+  ++submittedCount_;
   if (broken_) return finish(tag, EIO, 0);
   const Slot& s = slots_[tag];
   ipc::SubmitDesc d{tag, static_cast<uint16_t>(io.op), io.flags, io.offset, io.count, s.bufLen, s.bufOffset};
@@ -109,6 +110,7 @@ bool RemoteHandle::deliver(const ipc::CompleteDesc& c) {
 // it, who may release or reuse it from inside complete().
 void RemoteHandle::finish(uint32_t tag, int error, uint32_t extents) {
   state_[tag] = kReserved;
+  --submittedCount_;
   const chain::Io io = submitted_[tag];
   io.done->complete(io, error, extents);
 }

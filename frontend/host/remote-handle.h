@@ -64,7 +64,7 @@ class RemoteHandle final : public chain::Bottom {
   // EIO at once.
   void submit(const chain::Io& io) override;
   // chain::Bottom: the completion ring, its doorbell and the host's pidfd.
-  uint32_t busyTags() const override { return ipc::kRingEntries - freeTags_; }
+  uint32_t inFlight() const override { return submittedCount_; }
   void drainCompletions(size_t max) override;
   bool armDoorbell() override;
   void disarmDoorbell() override;
@@ -96,6 +96,7 @@ class RemoteHandle final : public chain::Bottom {
   std::array<uint8_t, ipc::kRingEntries> state_{};  // kFree, kReserved, kSubmitted
   std::array<uint32_t, ipc::kRingEntries> freeStack_{};
   uint32_t freeTags_ = ipc::kRingEntries;
+  uint32_t submittedCount_ = 0;
   bool broken_ = false;
 };
 

@@ -68,7 +68,9 @@ void Transmission::run() {
       }
     }
     if (outputDead_) bottom_.drainCompletions(ipc::kRingEntries);  // replies nobody reads: just release
-    if (in_ == In::kClosed && held_ == 0 && batch_.empty()) return;
+    // Done once nothing is left anywhere: not our slots, not our replies,
+    // and not a filter's own requests below us.
+    if (in_ == In::kClosed && held_ == 0 && batch_.empty() && bottom_.inFlight() == 0) return;
     if (!waitForEvents()) return;
   }
 }
@@ -91,7 +93,7 @@ bool Transmission::waitForEvents() {
     if (io & POLLOUT) { fds[n] = {s_.outFd(), POLLOUT, 0}; outIdx = n++; }
   }
   // Wait for completions only while there is room to reply to them.
-  bool armed = bottom_.busyTags() > 0 && !bottom_.broken() && !batch_.full();
+  bool armed = bottom_.inFlight() > 0 && !bottom_.broken() && !batch_.full();
   if (armed && !bottom_.armDoorbell()) return true;  // completions already waiting
   int bellIdx = -1, deathIdx = -1;
   if (armed) { fds[n] = {bottom_.doorbellFd(), POLLIN, 0}; bellIdx = n++; }

@@ -43,7 +43,6 @@ class MemoryBottom final : public chain::Bottom {
     for (uint32_t t = 0; t < ipc::kRingEntries; ++t) {
       if (held_[t]) continue;
       held_[t] = true;
-      ++busy_;
       buffers_[t].resize(kMaxBuffer);
       return chain::Slot{t, 0, bufLen, buffers_[t].data()};
     }
@@ -53,7 +52,6 @@ class MemoryBottom final : public chain::Bottom {
   void release(const chain::Slot& slot) override {
     KJ_ASSERT(held_[slot.tag]);
     held_[slot.tag] = false;
-    --busy_;
   }
 
   void submit(const chain::Io& io) override { queue_.push_back(io); }
@@ -68,7 +66,7 @@ class MemoryBottom final : public chain::Bottom {
     }
   }
 
-  uint32_t busyTags() const override { return busy_; }
+  uint32_t inFlight() const override { return static_cast<uint32_t>(queue_.size()); }
   bool armDoorbell() override { return queue_.empty(); }
   void disarmDoorbell() override {}
   int doorbellFd() const override { return bell_.get(); }
@@ -103,7 +101,6 @@ class MemoryBottom final : public chain::Bottom {
   std::vector<uint8_t> disk_;
   std::array<std::vector<uint8_t>, ipc::kRingEntries> buffers_;
   std::array<bool, ipc::kRingEntries> held_{};
-  uint32_t busy_ = 0;
   std::deque<chain::Io> queue_;
   kj::AutoCloseFd bell_, death_;
 };

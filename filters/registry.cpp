@@ -4,6 +4,7 @@
 
 #include "filters/exitlast/exitlast.h"
 #include "filters/exitwhen/exitwhen.h"
+#include "filters/readahead/readahead.h"
 
 namespace nbdcage::filters {
 
@@ -20,6 +21,7 @@ struct Entry {
 const Entry kFilters[] = {
     {"exitlast", exitlast::takesKey, exitlast::make},
     {"exitwhen", exitwhen::takesKey, exitwhen::make},
+    {"readahead", readahead::takesKey, readahead::make},
 };
 
 const Entry* find(const std::string& name) {

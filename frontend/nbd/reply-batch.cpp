@@ -9,7 +9,8 @@ namespace nbdcage::nbd {
 ReplyBatch::ReplyBatch(Stream& stream) : s_(stream), headers_(kMaxMessages) { iov_.reserve(kMaxMessages * 2); }
 
 void ReplyBatch::add(const uint8_t* header, size_t headerLen, const uint8_t* payload, size_t payloadLen) {
-  KJ_ASSERT(headerLen <= kMaxHeader && !full(), headerLen, messages_);
+  KJ_ASSERT(headerLen <= kMaxHeader, headerLen);
+  if (messages_ == headers_.size()) headers_.emplace_back();
   auto& h = headers_[messages_++];
   std::memcpy(h.data(), header, headerLen);
   iov_.push_back({h.data(), headerLen});
@@ -17,7 +18,6 @@ void ReplyBatch::add(const uint8_t* header, size_t headerLen, const uint8_t* pay
 }
 
 void ReplyBatch::add(const uint8_t* header, size_t headerLen, std::vector<uint8_t> body) {
-  KJ_ASSERT(!full());
   bodies_.push_back(std::move(body));
   add(header, headerLen, bodies_.back().data(), bodies_.back().size());
 }

@@ -24,13 +24,16 @@ class ReplyBatch {
 
   explicit ReplyBatch(Stream& stream);
 
-  // No room for another message until flushSome() has sent everything.
-  bool full() const { return messages_ == kMaxMessages; }
-  size_t room() const { return kMaxMessages - messages_; }
+  // Back-pressure: once kMaxMessages are queued, take no new requests and
+  // drain no more completions until flushSome() has sent them.  add() still
+  // accepts more: one completion below may answer several requests (a
+  // filter's prefetch), and each of them must be queued.
+  bool full() const { return messages_ >= kMaxMessages; }
+  size_t room() const { return full() ? 0 : kMaxMessages - messages_; }
   bool empty() const { return iov_.empty(); }
 
   // Queues one reply: `header` (copied) then `payload` (not copied: it must
-  // stay valid until the batch is sent).  Requires !full().
+  // stay valid until the batch is sent).
   void add(const uint8_t* header, size_t headerLen, const uint8_t* payload = nullptr, size_t payloadLen = 0);
   // Queues a reply whose body the batch keeps until it is sent.
   void add(const uint8_t* header, size_t headerLen, std::vector<uint8_t> body);
@@ -48,7 +51,8 @@ class ReplyBatch {
   Stream& s_;
   std::vector<struct iovec> iov_;
   size_t sent_ = 0;  // iovecs already written completely
-  std::vector<std::array<uint8_t, kMaxHeader>> headers_;  // capacity fixed: iovecs point in
+  // A deque: it grows without moving what the iovecs point into.
+  std::deque<std::array<uint8_t, kMaxHeader>> headers_;
   size_t messages_ = 0;
   std::deque<std::vector<uint8_t>> bodies_;
   std::vector<std::function<void()>> after_;

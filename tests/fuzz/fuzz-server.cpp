@@ -1,7 +1,7 @@
 // libFuzzer target: the input is everything a client sends, from the first
 // byte after connecting.  The real handshake, transmission loop and filter
-// chain (with one filter) serve it over a socketpair, with an in-process
-// RAM disk as the bottom stage (no plugin host).  Whatever the bytes, the server must end
+// chain (readahead and a pass-through filter) serve it over a socketpair,
+// with an in-process RAM disk as the bottom stage (no plugin host).  Whatever the bytes, the server must end
 // cleanly: no crash, no sanitizer report, no hang.
 //
 //   -Dfuzzing=true (clang): tests/fuzz/fuzz-server CORPUS_DIR   (libFuzzer)
@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <thread>
 
+#include "filters/registry.h"
 #include "frontend/chain/chain.h"
 #include "frontend/nbd/handshake.h"
 #include "frontend/nbd/transmission.h"
@@ -21,8 +22,7 @@
 
 namespace {
 
-// A filter that overrides nothing: its stages forward everything, so
-// requests cross two boundaries and a filter stage on their way down.
+// A filter that overrides nothing: its stages forward everything.
 class PassThrough final : public nbdcage::chain::Filter {
  public:
   const char* name() const override { return "passthrough"; }
@@ -30,7 +30,12 @@ class PassThrough final : public nbdcage::chain::Filter {
 
 class MemoryExports final : public nbdcage::chain::ExportSource {
  public:
-  MemoryExports() { filters_.push_back(std::make_unique<PassThrough>()); }
+  // client -> readahead (its own requests, fan-out completions) ->
+  // passthrough -> RAM disk: three boundaries on the way down.
+  MemoryExports() {
+    filters_.push_back(nbdcage::filters::make("readahead", {}));
+    filters_.push_back(std::make_unique<PassThrough>());
+  }
   kj::Own<nbdcage::chain::Handle> open(const std::string& name, bool readonly, const nbdcage::chain::Client&) override {
     return kj::heap<nbdcage::chain::Handle>(kj::heap<nbdcage::fuzz::MemoryBottom>(), filters_, name, readonly);
   }

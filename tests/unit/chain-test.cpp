@@ -7,74 +7,14 @@
 
 #include "frontend/chain/boundary.h"
 #include "frontend/chain/filter.h"
+#include "tests/unit/fake-disk.h"
 
 using namespace nbdcage;
 using namespace nbdcage::chain;
 
 namespace {
 
-// A bottom stage over a byte vector: requests complete when run() is
-// called, as the host's do when the event loop drains the ring.
-class FakeDisk final : public Next {
- public:
-  explicit FakeDisk(size_t size) : disk(size) {
-    info_.size = size;
-    info_.canWrite = info_.canFlush = info_.canZero = info_.canExtents = true;
-  }
-  const ExportInfo& info() const override { return info_; }
-  std::optional<Slot> reserve(uint32_t bufLen) override {
-    for (uint32_t t = 0; t < held.size(); ++t) {
-      if (held[t]) continue;
-      held[t] = true;
-      buffers[t].assign(bufLen, 0);
-      return Slot{t, 0, bufLen, buffers[t].data()};
-    }
-    return std::nullopt;
-  }
-  void release(const Slot& s) override { held[s.tag] = false; }
-  void submit(const Io& io) override { queue.push_back(io); }
-  void run(int error = 0, uint32_t extents = 1) {
-    while (!queue.empty()) {
-      Io io = queue.front();
-      queue.pop_front();
-      seen.push_back(io);
-      if (error == 0 && io.op == ipc::Op::kRead) std::memcpy(io.slot.buf, disk.data() + io.offset, io.count);
-      if (error == 0 && io.op == ipc::Op::kWrite) std::memcpy(disk.data() + io.offset, io.slot.buf, io.count);
-      io.done->complete(io, error, io.op == ipc::Op::kExtents ? extents : 0);
-    }
-  }
-
-  ExportInfo info_;
-  std::vector<uint8_t> disk;
-  std::vector<bool> held = std::vector<bool>(4);
-  std::vector<uint8_t> buffers[4];
-  std::deque<Io> queue;
-  std::vector<Io> seen;
-};
-
-struct Result {
-  bool done = false;
-  int error = -1;
-  uint32_t extents = 0;
-  Io io{};
-};
-
-class Recorder final : public Completer {
- public:
-  void complete(const Io& io, int error, uint32_t extents) override {
-    CHECK_FALSE(results[io.slot.tag].done);  // exactly once
-    results[io.slot.tag] = Result{true, error, extents, io};
-  }
-  Result results[4];
-};
-
-// A new request on a free slot; its tag's earlier result is forgotten.
-Io request(Next& n, Recorder& rec, ipc::Op op, uint64_t offset, uint32_t count, uint16_t flags = 0) {
-  auto slot = n.reserve(op == ipc::Op::kExtents ? 64 : count);
-  REQUIRE(slot);
-  rec.results[slot->tag] = Result{};
-  return Io{op, flags, offset, count, *slot, &rec};
-}
+using namespace nbdcage::chain::testing;
 
 // A filter that changes only reads: it adds 1 to every byte read.  It has
 // to see the completion, so it names itself as the completer.

@@ -80,17 +80,33 @@ TEST_CASE("a batch larger than the socket takes is sent across several calls, in
   CHECK(got == expect);
 }
 
-TEST_CASE("a batch holds at most kMaxMessages replies") {
+TEST_CASE("a batch says it is full at kMaxMessages replies, and still takes more, all sent in order") {
   Pair p;
   Stream s(p.fds[0], p.fds[0]);
+  s.setNonBlocking();
   ReplyBatch b(s);
-  const uint8_t h[] = {0};
   for (size_t i = 0; i < ReplyBatch::kMaxMessages; ++i) {
     CHECK_FALSE(b.full());
+    uint8_t h[] = {static_cast<uint8_t>(i)};
     b.add(h, 1);
   }
   CHECK(b.full());
   CHECK(b.room() == 0);
+  // One completion below can answer several requests: they must all fit.
+  for (size_t i = ReplyBatch::kMaxMessages; i < 3 * ReplyBatch::kMaxMessages; ++i) {
+    uint8_t h[] = {static_cast<uint8_t>(i)};
+    b.add(h, 1, std::vector<uint8_t>{static_cast<uint8_t>(i + 1)});
+  }
+  CHECK(b.flushSome() == IoStatus::kOk);
+  std::string got = p.drain();
+  std::string want;
+  for (size_t i = 0; i < ReplyBatch::kMaxMessages; ++i) want += static_cast<char>(i);
+  for (size_t i = ReplyBatch::kMaxMessages; i < 3 * ReplyBatch::kMaxMessages; ++i) {
+    want += static_cast<char>(i);
+    want += static_cast<char>(i + 1);
+  }
+  CHECK(got == want);
+  CHECK_FALSE(b.full());
 }
 
 TEST_CASE("a peer that went away makes the flush fail and still releases the buffers") {

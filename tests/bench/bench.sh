@@ -10,6 +10,9 @@
 #              memory disk filled with data
 #   randwrite  the same with random writes
 #   copy       nbdcopy of a 1 GiB file-plugin export to null:
+#   slowseq    sequential 4 KiB reads (one at a time, nbdsh) for SECONDS from
+#              a plugin that takes 1 ms per call (Debian's eval plugin with a
+#              sleep: a remote source), both servers with --filter=readahead
 # Needs: nbdkit, fio, nbdcopy (./bootstrap installs them).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -41,6 +44,24 @@ fio_iops() {  # fio_iops RW
 print(int(j['read']['iops'] + j['write']['iops']))" "$tmp/fio.json"
 }
 
+eval_plugin=${NBDKIT_PLUGINDIR:-/usr/lib/x86_64-linux-gnu/nbdkit/plugins}/nbdkit-eval-plugin.so
+slowseq() {  # slowseq NAME: MiB/s of sequential 4K reads for $secs seconds
+  local plugin=eval
+  [ "$1" = nbdcage ] && plugin=$eval_plugin
+  server "$1" --filter=readahead "$plugin" get_size='echo 1073741824' \
+    pread='sleep 0.001; head -c $3 /dev/zero'
+  /usr/bin/nbdsh -u "nbd+unix://?socket=$tmp/sock" -c "
+import time
+end = time.time() + $secs
+n = 0
+while time.time() < end:
+    h.pread(4096, n * 4096)
+    n += 1
+print(int(n * 4096 / $secs / 1048576 * 100) / 100)
+"
+  stop
+}
+
 results=()
 for r in $(seq "$rounds"); do
   for name in nbdcage nbdkit; do
@@ -55,8 +76,9 @@ for r in $(seq "$rounds"); do
     t1=$(date +%s.%N)
     stop
     mbps=$(/usr/bin/python3 -c "print(int(1024 / ($t1 - $t0)))")
-    echo "round $r $name: randread ${rr} IOPS, randwrite ${rw} IOPS, copy ${mbps} MiB/s"
-    results+=("$r $name $rr $rw $mbps")
+    seq=$(slowseq "$name")
+    echo "round $r $name: randread ${rr} IOPS, randwrite ${rw} IOPS, copy ${mbps} MiB/s, slowseq ${seq} MiB/s"
+    results+=("$r $name $rr $rw $mbps $seq")
   done
 done
 # The median over rounds of each round's ratio: one noisy round (this is a
@@ -65,8 +87,8 @@ printf '%s\n' "${results[@]}" | /usr/bin/python3 -c '
 import statistics, sys
 rows = [l.split() for l in sys.stdin if l.strip()]
 by = {}
-for r, name, rr, rw, cp in rows:
-    by.setdefault(r, {})[name] = (int(rr), int(rw), int(cp))
-ratios = [[by[r]["nbdcage"][i] / by[r]["nbdkit"][i] for r in by] for i in range(3)]
-print("ratio nbdcage/nbdkit (median of %d rounds): randread %.2f randwrite %.2f copy %.2f"
+for r, name, rr, rw, cp, sq in rows:
+    by.setdefault(r, {})[name] = (int(rr), int(rw), int(cp), float(sq))
+ratios = [[by[r]["nbdcage"][i] / by[r]["nbdkit"][i] for r in by] for i in range(4)]
+print("ratio nbdcage/nbdkit (median of %d rounds): randread %.2f randwrite %.2f copy %.2f slowseq %.1f"
       % (len(by), *(statistics.median(x) for x in ratios)))'

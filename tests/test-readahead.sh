@@ -1,7 +1,8 @@
 #!/bin/sh
 # --filter=readahead: sequential reads reach the plugin as fewer, larger
 # reads (windows of 64 KiB and up); the data is the same as without it,
-# for real copy tools; a write is never hidden by data read ahead.
+# for real copy tools; a write is never hidden by data read ahead; the
+# export no longer offers multi-conn.
 . "$(dirname "$0")/functions.sh"
 requires nbdsh nbdcopy qemu-img
 eval_plugin=${NBDKIT_PLUGINDIR:?}/nbdkit-eval-plugin.so
@@ -34,8 +35,13 @@ cmp "$tmp/disk.img" "$tmp/copy1.img" || fail "nbdcopy copy differs"
   fail "qemu-img failed"
 cmp "$tmp/disk.img" "$tmp/copy2.img" || fail "qemu-img copy differs"
 
+# The window is per connection, so multi-conn consistency is not promised.
+start_nbdcage memory 1M
+nbdinfo --can multi-conn "$uri" || fail "memory should offer multi-conn"
+kill "$pid"; expect_exit 10 0
 # Read ahead, write into what was read ahead, read it back.
 start_nbdcage --filter=readahead memory 1M
+if nbdinfo --can multi-conn "$uri"; then fail "readahead kept multi-conn"; fi
 nbdsh -u "$uri" -c '
 for off in range(0, 65536, 4096):
     h.pread(4096, off)

@@ -33,7 +33,11 @@ bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen) { return a <
 // data, and the client may rely on the write once it has its reply.
 class Stage final : public chain::FilterStage, private chain::Completer {
  public:
-  explicit Stage(chain::Next& next) : FilterStage(next) {}
+  // The window is this connection's alone: another connection's writes do
+  // not reach it, so the export must not promise clients that connections
+  // see each other's writes (NBD_FLAG_CAN_MULTI_CONN).
+  explicit Stage(chain::Next& next) : FilterStage(next), info_(next.info()) { info_.canMultiConn = false; }
+  const chain::ExportInfo& info() const override { return info_; }
   ~Stage() override {
     if (slot_) next().release(*slot_);
   }
@@ -128,6 +132,7 @@ class Stage final : public chain::FilterStage, private chain::Completer {
     }
   }
 
+  chain::ExportInfo info_;
   std::optional<chain::Slot> slot_;  // the window's buffer, held while the stage lives
   uint64_t offset_ = 0;              // the window: [offset_, offset_ + length_)
   uint32_t length_ = 0;

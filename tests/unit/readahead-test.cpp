@@ -130,6 +130,14 @@ TEST_CASE("readahead: a prefetch that overtook a write below is not used once th
   CHECK(c.rec.results[t].io.slot.buf[0] == 0xcd);
 }
 
+TEST_CASE("readahead: the export no longer promises multi-conn consistency") {
+  Chain c;
+  c.disk.info_.canMultiConn = true;
+  auto stage = filters::readahead::openStage(c.low);
+  CHECK_FALSE(stage->info().canMultiConn);
+  CHECK(stage->info().size == c.disk.info_.size);
+}
+
 TEST_CASE("readahead: random reads pass straight through") {
   Chain c;
   for (uint64_t off : {65536u, 4096u, 524288u, 8192u}) {

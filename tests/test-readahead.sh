@@ -34,6 +34,14 @@ cmp "$tmp/disk.img" "$tmp/copy1.img" || fail "nbdcopy copy differs"
 "$NBDCAGE" -U - -r --filter=readahead file "$tmp/disk.img" --run "qemu-img convert -f raw \"\$nbd\" -O raw $tmp/copy2.img" ||
   fail "qemu-img failed"
 cmp "$tmp/disk.img" "$tmp/copy2.img" || fail "qemu-img copy differs"
+# The copy job of nbdcage's design notes, with Debian's curl plugin (a
+# file:// URL: no network here).
+curl_plugin=$NBDKIT_PLUGINDIR/nbdkit-curl-plugin.so
+if [ -f "$curl_plugin" ]; then
+  "$NBDCAGE" -U - --filter=readahead "$curl_plugin" url="file://$tmp/disk.img" \
+    --run "qemu-img convert -f raw \"\$nbd\" -O raw $tmp/copy3.img" || fail "curl copy failed"
+  cmp "$tmp/disk.img" "$tmp/copy3.img" || fail "curl copy differs"
+fi
 
 # The window is per connection, so multi-conn consistency is not promised.
 start_nbdcage memory 1M

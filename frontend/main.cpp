@@ -18,12 +18,20 @@
 #include "frontend/lifecycle/log.h"
 #include "frontend/lifecycle/shutdown-request.h"
 #include "frontend/server.h"
+#include "nbdcage-config.h"
 
 int main(int argc, char** argv) {
   auto cli = nbdcage::parseCommandLine(argc, argv);
   if (cli.action == nbdcage::CliResult::Action::kExit) return cli.exitStatus;
   const nbdcage::Config& config = cli.config;
-  if (cli.action == nbdcage::CliResult::Action::kProbe) return nbdcage::frontend::probePlugin(config, cli.dumpPlugin);
+  if (cli.action == nbdcage::CliResult::Action::kProbe) {
+    // --version: "nbdcage V" (printed already), each filter, then the plugin,
+    // as nbdkit lists them.  Filters are built in: they have our version.
+    if (!cli.dumpPlugin)
+      for (const auto& f : config.filters) printf("%s %s\n", f.name.c_str(), NBDCAGE_VERSION);
+    fflush(stdout);
+    return nbdcage::frontend::probePlugin(config, cli.dumpPlugin);
+  }
 
   // Filters check their parameters now: a bad one is a startup error.
   std::vector<std::unique_ptr<nbdcage::chain::Filter>> filters;

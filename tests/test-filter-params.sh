@@ -18,6 +18,13 @@ if "$NBDCAGE" -f -U "$tmp/sock" --filter=nosuch memory 1M 2>"$tmp/err"; then fai
 grep -q "unknown filter 'nosuch'" "$tmp/err" || fail "unclear error: $(cat "$tmp/err")"
 [ ! -e "$tmp/sock" ] || fail "a socket was made"
 
+# nbdkit's way of probing for a filter: FILTER null --version.
+"$NBDCAGE" --filter=exitlast --filter=readahead null --version >"$tmp/version" || fail "--version with filters"
+sed -n 2,3p "$tmp/version" | cut -d' ' -f1 | tr '\n' ' ' | grep -qx 'exitlast readahead ' ||
+  fail "--version does not list the filters: $(cat "$tmp/version")"
+sed -n 4p "$tmp/version" | grep -q '^null ' || fail "--version does not end with the plugin: $(cat "$tmp/version")"
+if "$NBDCAGE" --filter=nosuch null --version >/dev/null 2>&1; then fail "--version with an unknown filter succeeded"; fi
+
 # Two filters: both act (exitwhen's file appears; exitlast would also end it).
 start_nbdcage --filter=exitlast --filter=exitwhen memory 1M exit-when-file-created="$tmp/stop2" exit-when-poll=1
 touch "$tmp/stop2"

@@ -144,16 +144,20 @@ void readOptions(const po::variables_map& vm, Config& c) {
   if (vm.count("pidfile")) c.pidfile = fs::absolute(vm["pidfile"].as<std::string>()).string();
 }
 
+// "exitlast, exitwhen, ...": the filters nbdcage has, for messages.
+std::string filterList() {
+  std::string list;
+  for (const auto& n : filters::names()) list += (list.empty() ? "" : ", ") + n;
+  return list;
+}
+
 // Each KEY=VALUE goes to the first filter (nearest the client) that takes
 // KEY; the rest (and every bare VALUE) to the plugin.
 void routeParams(const po::variables_map& vm, const std::vector<std::string>& args, Config& c) {
   if (vm.count("filter")) {
     for (const auto& name : vm["filter"].as<std::vector<std::string>>()) {
-      if (!filters::exists(name)) {
-        std::string known;
-        for (const auto& n : filters::names()) known += (known.empty() ? "" : ", ") + n;
-        fail("unknown filter '" + name + "': nbdcage's filters are built in (" + known + ")");
-      }
+      if (!filters::exists(name))
+        fail("unknown filter '" + name + "': nbdcage's filters are built in (" + filterList() + ")");
       c.filters.push_back({name, {}});
     }
   }
@@ -247,10 +251,8 @@ CliResult parseCommandLine(int argc, const char* const* argv) {
               vm);
     po::notify(vm);
     if (vm.count("help")) {
-      std::string filterNames;
-      for (const auto& n : filters::names()) filterNames += (filterNames.empty() ? "" : ", ") + n;
       std::cout << kUsage << "\n" << options << "\nPlugins are named (memory, file, null, pattern, example1)"
-                << " or given by path.\nFilters: " << filterNames << ".\nSee nbdcage(1).\n";
+                << " or given by path.\nFilters: " << filterList() << ".\nSee nbdcage(1).\n";
       result.exitStatus = 0;
       return result;
     }

@@ -125,13 +125,21 @@ kj::Promise<int> onSignals(kj::UnixEventPort& port, std::initializer_list<int> s
   return p;
 }
 
-// With --run, SIGTERM and SIGINT go to the command (every time), and
-// nbdcage ends when the command does, with its status.  Never resolves.
+// Passes `sig` on to the command, every time it comes.  Never resolves.
 kj::Promise<int> forwardToCommand(kj::UnixEventPort& port, lifecycle::CaptiveCommand& cmd, int sig) {
   return port.onSignal(sig).then([&port, &cmd, sig](siginfo_t) {
     cmd.signal(sig);
     return forwardToCommand(port, cmd, sig);
   });
+}
+
+// The command's exit status, with `forwarded` signals passed on to it
+// meanwhile (nbdcage then ends when the command does, with its status).
+kj::Promise<int> commandExit(kj::UnixEventPort& port, lifecycle::CaptiveCommand& cmd,
+                             std::initializer_list<int> forwarded) {
+  kj::Promise<int> p = cmd.exited(port);
+  for (int sig : forwarded) p = p.exclusiveJoin(forwardToCommand(port, cmd, sig));
+  return p;
 }
 
 }  // namespace
@@ -228,9 +236,7 @@ class Server {
   // --run: resolves with the command's status; SIGTERM and SIGINT go to it.
   kj::Promise<int> startCommand(const lifecycle::Endpoint& ep) {
     captive_ = std::make_unique<lifecycle::CaptiveCommand>(lifecycle::captiveScript(ep, config_.exportName, *config_.run));
-    return captive_->exited(io_.unixEventPort)
-        .exclusiveJoin(forwardToCommand(io_.unixEventPort, *captive_, SIGTERM))
-        .exclusiveJoin(forwardToCommand(io_.unixEventPort, *captive_, SIGINT));
+    return commandExit(io_.unixEventPort, *captive_, {SIGTERM, SIGINT});
   }
 
   // Orderly shutdown: stop accepting, end connections, wait for them
@@ -270,13 +276,7 @@ class Server {
   // The command's status once the server is gone; every stopping signal
   // goes to the command meanwhile.
   int waitForCommand() {
-    auto& port = io_.unixEventPort;
-    return captive_->exited(port)
-        .exclusiveJoin(forwardToCommand(port, *captive_, SIGTERM))
-        .exclusiveJoin(forwardToCommand(port, *captive_, SIGINT))
-        .exclusiveJoin(forwardToCommand(port, *captive_, SIGQUIT))
-        .exclusiveJoin(forwardToCommand(port, *captive_, SIGHUP))
-        .wait(io_.waitScope);
+    return commandExit(io_.unixEventPort, *captive_, {SIGTERM, SIGINT, SIGQUIT, SIGHUP}).wait(io_.waitScope);
   }
 
   static constexpr int kStopAsked = -1;  // a plugin or filter asked: not yet a status

@@ -6,6 +6,9 @@ set -u
 # Debian's python3-libnbd (nbdsh) needs the system python, not pyenv's.
 PATH=/usr/bin:/bin:$PATH
 export PATH
+# Python snippets import the helpers beside this file (procstate.py).
+PYTHONPATH=$(cd "$(dirname "$0")" && pwd)${PYTHONPATH:+:$PYTHONPATH}
+export PYTHONPATH
 
 tmp=$(mktemp -d /tmp/nbdcage-test.XXXXXX)
 _cleanups=""

@@ -8,12 +8,8 @@ start_nbdcage --filter=exitlast memory 1M
 # Two clients at once: the server stays until both have gone.
 /usr/bin/python3 - "$sock" "$pid" <<'PY' || fail "two clients"
 import sys, time, nbd
+from procstate import running
 sock, pid = sys.argv[1], int(sys.argv[2])
-def alive():
-    try:
-        return open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 a, b = nbd.NBD(), nbd.NBD()
 a.connect_unix(sock)
 b.connect_unix(sock)
@@ -21,7 +17,7 @@ b.pwrite(b"x" * 512, 0)
 b.shutdown()
 del b
 time.sleep(0.3)  # a wrong exit would follow the close at once: give it the chance
-assert alive(), "exited while a client was connected"
+assert running(pid), "exited while a client was connected"
 assert a.pread(512, 0) == b"x" * 512
 a.shutdown()
 PY

@@ -7,16 +7,10 @@ requires nbdsh
 start_nbdcage --filter=exitwhen memory 1M exit-when-file-created="$tmp/stop"
 
 /usr/bin/python3 - "$sock" "$pid" "$tmp/stop" <<'PY' || fail "graceful sequence"
-import os, socket, sys, time
+import socket, sys, time
 import nbd
+from procstate import running
 sock, pid, stop = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-
-def alive():
-    try:
-        state = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
 
 a, b = nbd.NBD(), nbd.NBD()
 a.connect_unix(sock)
@@ -37,7 +31,7 @@ assert b.pread(1024, 0) == b"A" * 512 + b"B" * 512
 a.shutdown()
 del a
 time.sleep(0.3)  # a wrong exit would follow the close at once: give it the chance
-assert alive(), "nbdcage exited while a client was still connected"
+assert running(pid), "nbdcage exited while a client was still connected"
 assert b.pread(512, 0) == b"A" * 512
 b.shutdown()
 del b

@@ -71,8 +71,7 @@ class Stage final : public chain::FilterStage, private chain::Completer {
     lastEnd_ = end;
     bool inside = io.offset >= offset_ && end <= offset_ + length_;
     if (inside && valid_ && !inFlight_) {
-      std::memcpy(io.slot.buf, slot_->buf + (io.offset - offset_), io.count);
-      io.done->complete(io, 0, 0);
+      answerFromWindow(io);
       if (end == offset_ + length_) prefetch(end);  // used up: fetch the next window
       return;
     }
@@ -123,13 +122,17 @@ class Stage final : public chain::FilterStage, private chain::Completer {
     std::vector<chain::Io> waiting;
     waiting.swap(waiting_);
     for (const auto& io : waiting) {
-      if (valid_) {
-        std::memcpy(io.slot.buf, slot_->buf + (io.offset - offset_), io.count);
-        io.done->complete(io, 0, 0);
-      } else {
+      if (valid_)
+        answerFromWindow(io);
+      else
         next().submit(io);
-      }
     }
+  }
+
+  // `io` lies inside the valid window.
+  void answerFromWindow(const chain::Io& io) {
+    std::memcpy(io.slot.buf, slot_->buf + (io.offset - offset_), io.count);
+    io.done->complete(io, 0, 0);
   }
 
   chain::ExportInfo info_;

@@ -23,6 +23,19 @@ Client Client::of(int fd) {
 }
 
 namespace {
+// Runs `fn`; a filter's refusal (any std::exception) reaches the handshake
+// as a HostError, the one kind it answers the client with.
+template <typename Fn>
+auto refusalsAsHostError(Fn&& fn) {
+  try {
+    return fn();
+  } catch (const frontend::HostError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw frontend::HostError(e.what());
+  }
+}
+
 std::string callerName(const std::vector<std::unique_ptr<Filter>>& filters, size_t stagesAbove) {
   return stagesAbove == 0 ? "the client" : std::string("filter ") + filters[stagesAbove - 1]->name();
 }
@@ -53,13 +66,7 @@ Chain::Chain(std::vector<std::unique_ptr<Filter>> filters, frontend::Supervisor&
 
 kj::Own<Handle> Chain::open(const std::string& exportName, bool readonly, const Client& client) {
   auto remote = supervisor_.open(exportName, readonly, client);
-  try {
-    return kj::heap<Handle>(kj::mv(remote), filters_, exportName, readonly);
-  } catch (const frontend::HostError&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw frontend::HostError(e.what());
-  }
+  return refusalsAsHostError([&] { return kj::heap<Handle>(kj::mv(remote), filters_, exportName, readonly); });
 }
 
 ExportList Chain::listFrom(size_t index, bool readonly) {
@@ -68,13 +75,7 @@ ExportList Chain::listFrom(size_t index, bool readonly) {
 }
 
 ExportList Chain::listExports(bool readonly) {
-  try {
-    return listFrom(0, readonly);
-  } catch (const frontend::HostError&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw frontend::HostError(e.what());
-  }
+  return refusalsAsHostError([&] { return listFrom(0, readonly); });
 }
 
 bool Chain::preconnect() {

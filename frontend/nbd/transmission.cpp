@@ -43,13 +43,12 @@ uint16_t toIpcFlags(const Request& r, ipc::Op op) {
 
 Transmission::Transmission(Stream& stream, Negotiated& n)
     : s_(stream), chain_(n.handle->top()), bottom_(n.handle->bottom()), info_(n.handle->info()), batch_(stream) {
-  const auto& info = info_;
-  limits_.size = info.size;
+  limits_.size = info_.size;
   limits_.txFlags = n.transmissionFlags;
   limits_.structured = n.structured;
   limits_.baseAllocation = n.baseAllocation;
-  limits_.minBlock = info.blockMin ? info.blockMin : 1;
-  limits_.maxPayload = info.blockMax ? info.blockMax : 32u << 20;
+  limits_.minBlock = info_.blockMin ? info_.blockMin : 1;
+  limits_.maxPayload = info_.blockMax ? info_.blockMax : 32u << 20;
 }
 
 void Transmission::run() {
@@ -148,10 +147,10 @@ void Transmission::readInput() {
 
 bool Transmission::startRequest(const Request& r) {
   int err = checkRequest(r, limits_);
-  const auto& info = info_;
   // Some clients send CACHE unadvertised: doing nothing is right.  Without
   // extents support every block is data.  Neither needs the host.
-  bool local = err == 0 && ((r.type == kCmdCache && !info.canCache) || (r.type == kCmdBlockStatus && !info.canExtents));
+  bool local =
+      err == 0 && ((r.type == kCmdCache && !info_.canCache) || (r.type == kCmdBlockStatus && !info_.canExtents));
   std::optional<chain::Slot> slot;
   if (err == 0 && !local) {
     uint32_t bufLen = r.type == kCmdRead || r.type == kCmdWrite ? r.length

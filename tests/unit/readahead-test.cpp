@@ -34,6 +34,14 @@ struct Chain {
     const Result& r = rec.results[tag];
     return r.done && r.error == 0 && std::memcmp(r.io.slot.buf, disk.disk.data() + offset, count) == 0;
   }
+  // Two sequential reads: the second starts the prefetch of [8K, 72K),
+  // which stays below (only the client's own reads complete).
+  void startPrefetch() {
+    read(0, 4096);
+    disk.run();
+    read(4096, 4096);
+    disk.runOne(0);
+  }
   size_t readsBelow() const {
     size_t n = 0;
     for (const auto& io : disk.seen) n += io.op == ipc::Op::kRead;
@@ -72,10 +80,7 @@ TEST_CASE("readahead: sequential reads are answered from a window read ahead in 
 
 TEST_CASE("readahead: a read that falls in a prefetch still below waits for it") {
   Chain c;
-  c.read(0, 4096);
-  c.disk.run();
-  c.read(4096, 4096);  // prefetch [8K, 72K)
-  c.disk.runOne(0);    // the client's own read only
+  c.startPrefetch();
   uint32_t t = c.read(8192, 4096);
   CHECK_FALSE(c.rec.results[t].done);
   c.disk.run();
@@ -84,10 +89,7 @@ TEST_CASE("readahead: a read that falls in a prefetch still below waits for it")
 
 TEST_CASE("readahead: a failed prefetch sends the waiting reads down") {
   Chain c;
-  c.read(0, 4096);
-  c.disk.run();
-  c.read(4096, 4096);
-  c.disk.runOne(0);
+  c.startPrefetch();
   uint32_t t = c.read(8192, 4096);
   c.disk.runOne(0, EIO);  // the prefetch fails
   REQUIRE(c.disk.queue.size() == 1);  // the waiting read, passed down

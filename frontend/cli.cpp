@@ -53,6 +53,10 @@ po::options_description describeOptions() {
        "add FILTER to the chain (repeatable; the first is nearest the client)")
       ("exit-with-parent", "exit when the parent process exits")
       ("run", po::value<std::string>()->value_name("CMD"), "run CMD with the server, then exit with its status")
+      ("allow-path", po::value<std::vector<std::string>>()->composing()->value_name("PATH[:ro]"),
+       "let the plugin reach PATH (read-write, or read-only with :ro) in its sandbox (repeatable)")
+      ("allow-network", "let the plugin use the network (curl, ssh, nbd plugins and scripts that fetch)")
+      ("allow-exec", "let a plugin that is not a shell or language plugin run programs")
       ("no-sandbox", "run the plugin host without its sandbox (debugging only)");
   return d;
 }
@@ -124,6 +128,9 @@ void readOptions(const po::variables_map& vm, Config& c) {
   c.verbose = vm.count("verbose") > 0;
   c.exitWithParent = vm.count("exit-with-parent") > 0;
   c.sandbox = vm.count("no-sandbox") == 0;
+  if (vm.count("allow-path")) c.allowPaths = vm["allow-path"].as<std::vector<std::string>>();
+  c.allowNetwork = vm.count("allow-network") > 0;
+  c.allowExec = vm.count("allow-exec") > 0;
   if (vm.count("exportname")) c.exportName = vm["exportname"].as<std::string>();
   if (vm.count("threads")) {
     c.threads = vm["threads"].as<unsigned>();

@@ -33,6 +33,9 @@ struct Config {
   bool verbose = false;                   // -v
   bool exitWithParent = false;
   bool sandbox = true;                    // --no-sandbox clears it
+  std::vector<std::string> allowPaths;    // --allow-path=PATH[:ro], as given
+  bool allowNetwork = false;              // --allow-network
+  bool allowExec = false;                 // --allow-exec
   std::string exportName;                 // -e, used for $uri and $exportname
   unsigned threads = 16;                  // -t
   std::optional<std::string> run;         // --run CMD

@@ -24,13 +24,21 @@ int main(int argc, char** argv) {
   auto cli = nbdcage::parseCommandLine(argc, argv);
   if (cli.action == nbdcage::CliResult::Action::kExit) return cli.exitStatus;
   const nbdcage::Config& config = cli.config;
+  nbdcage::frontend::SandboxPolicy sandbox;
+  try {
+    sandbox = nbdcage::frontend::makeSandboxPolicy(config);
+  } catch (const std::runtime_error& e) {
+    fprintf(stderr, "nbdcage: %s\n", e.what());
+    return 1;
+  }
+  if (!config.sandbox) fprintf(stderr, "nbdcage: warning: --no-sandbox: the plugin runs unconfined (debugging only)\n");
   if (cli.action == nbdcage::CliResult::Action::kProbe) {
     // --version: "nbdcage V" (printed already), each filter, then the plugin,
     // as nbdkit lists them.  Filters are built in: they have our version.
     if (!cli.dumpPlugin)
       for (const auto& f : config.filters) printf("%s %s\n", f.name.c_str(), NBDCAGE_VERSION);
     fflush(stdout);
-    return nbdcage::frontend::probePlugin(config, cli.dumpPlugin);
+    return nbdcage::frontend::probePlugin(config, sandbox, cli.dumpPlugin);
   }
 
   // Filters check their parameters now: a bad one is a startup error.
@@ -57,7 +65,7 @@ int main(int argc, char** argv) {
   if (!daemon) nbdcage::lifecycle::redirectLog(logTo, config.verbose);
 
   auto io = kj::setupAsyncIo();
-  nbdcage::frontend::Supervisor supervisor(config, io);
+  nbdcage::frontend::Supervisor supervisor(config, sandbox, io);
   if (int status = supervisor.start(); status != 0) {
     if (daemon) daemon->endedEarly(status);
     return status;

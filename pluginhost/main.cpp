@@ -2,7 +2,8 @@
 // then serves the frontend on fd 3 until the frontend goes away.
 //
 //   nbdcage-pluginhost [--verbose] [--readonly] [--threads N] [--no-sandbox]
-//                      PLUGIN.so [KEY=VALUE | VALUE]...
+//                      [--allow-network] [--allow-exec] [--allow-rw PATH]...
+//                      [--allow-ro PATH]... PLUGIN.so [KEY=VALUE | VALUE]...
 //
 // Exit status: 0 after an orderly end, 1 when the plugin cannot be loaded or
 // configured (the reason is already on stderr).
@@ -30,7 +31,7 @@ namespace {
 struct Args {
   enum class Mode { kServe, kDumpPlugin, kPluginVersion } mode = Mode::kServe;
   bool verbose = false;
-  bool sandbox = true;
+  nbdcage::host::SandboxPolicy sandbox;
   nbdcage::host::HostOptions host;
   std::string plugin;
   std::vector<char*> params;  // pointers into argv
@@ -50,8 +51,12 @@ Args parseArgs(int argc, char** argv) {
     if (opt == "--verbose") a.verbose = true;
     else if (opt == "--dump-plugin") a.mode = Args::Mode::kDumpPlugin;
     else if (opt == "--plugin-version") a.mode = Args::Mode::kPluginVersion;
-    else if (opt == "--readonly") a.host.readonly = true;
-    else if (opt == "--no-sandbox") a.sandbox = false;
+    else if (opt == "--readonly") a.host.readonly = a.sandbox.readonly = true;
+    else if (opt == "--no-sandbox") a.sandbox.enabled = false;
+    else if (opt == "--allow-network") a.sandbox.network = true;
+    else if (opt == "--allow-exec") a.sandbox.exec = true;
+    else if ((opt == "--allow-rw" || opt == "--allow-ro") && i + 1 < argc)
+      a.sandbox.paths.push_back({argv[++i], opt == "--allow-rw"});
     else if (opt == "--debug-flag" && i + 1 < argc) a.debugFlags.push_back(argv[++i]);
     else if (opt == "--threads" && i + 1 < argc) a.host.threads = static_cast<unsigned>(std::max(1, atoi(argv[++i])));
     else usage(("unknown option " + opt).c_str());
@@ -105,6 +110,9 @@ int main(int argc, char** argv) {
   nbdcage::host::closeInheritedFds();
   Args args = parseArgs(argc, argv);
   nbdcage::host::setVerbose(args.verbose);
+  // Before the plugin is loaded: its constructors, load, config and any
+  // thread it starts run confined too, and so do the probes.
+  if (args.sandbox.enabled) nbdcage::host::enterSandbox(args.sandbox, args.plugin, args.verbose);
 
   std::unique_ptr<nbdcage::host::Plugin> plugin;
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&] { plugin = std::make_unique<nbdcage::host::Plugin>(args.plugin, args.debugFlags); })) {
@@ -122,7 +130,6 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (!configure(*plugin, args.params)) return 1;
-  if (args.sandbox) nbdcage::host::enterSandbox();
 
   {
     auto io = kj::setupAsyncIo();

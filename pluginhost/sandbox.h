@@ -1,20 +1,57 @@
-// The plugin host's sandbox, entered once the plugin is configured and
-// ready and before the first byte of client data arrives.  The sequence is
-// fixed and lives in one place (sandbox.cpp); the syscall policy lives in
-// seccomp-policy.cpp.
+// The plugin host's sandbox, entered before the plugin is loaded: no
+// plugin code (constructors, load, config, get_ready, threads it starts)
+// ever runs outside it.  The sequence is fixed and lives in one place
+// (sandbox.cpp); the file-system layer is in landlock.cpp and the syscall
+// policy in seccomp-policy.cpp.
 #pragma once
 
+#include <string>
+#include <vector>
+
 namespace nbdcage::host {
+
+// What the frontend allows (its --allow-* options and the paths the
+// plugin's parameters name), as the host's command line carries it.
+struct SandboxPolicy {
+  bool enabled = true;
+  bool network = false;
+  bool exec = false;
+  struct Path {
+    std::string path;
+    bool writable;
+  };
+  std::vector<Path> paths;
+  bool readonly = false;  // -r: every granted path is read-only
+};
+
+// The granted paths, opened (O_PATH) before the mount namespace changes.
+struct PreparedPaths {
+  struct Grant {
+    std::string path;
+    int fd;
+    bool writable;
+  };
+  int plugin = -1;
+  std::vector<Grant> grants;
+  bool privateTmp = false;  // /tmp and /dev/shm are the host's own
+};
 
 // Closes every inherited descriptor except stdin, stdout, stderr and the
 // control socket (fd 3).  Runs first thing in main().
 void closeInheritedFds();
 
-// rlimits, no_new_privs, seccomp.  Exits the process on failure: a host
-// that cannot box itself must not serve.
-void enterSandbox();
+// Enters the sandbox.  Exits the process when a layer the kernel offers
+// cannot be applied: a host that cannot box itself must not serve.  A
+// layer the kernel lacks is reported on stderr and skipped.
+void enterSandbox(const SandboxPolicy& policy, const std::string& pluginPath, bool verbose);
+
+// Landlock (landlock.cpp): the ABI the kernel offers (0: none), and the
+// rules applied to this process and its future threads and children.
+// Returns the ABI applied (0: none).
+int landlockAbi();
+int applyLandlock(const SandboxPolicy& policy, const PreparedPaths& paths);
 
 // The reviewed syscall policy (seccomp-policy.cpp).
-void installSeccompPolicy();
+void installSeccompPolicy(const SandboxPolicy& policy);
 
 }  // namespace nbdcage::host

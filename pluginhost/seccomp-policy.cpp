@@ -7,6 +7,13 @@
 // with EPERM.  Network and file-system confinement come from namespaces in
 // a later stage.
 //
+// Two rules depend on the policy:
+//  - execve/execveat fail with EPERM unless the plugin may run programs
+//    (shell and language plugins, or --allow-exec);
+//  - socket/socketpair take AF_UNIX and AF_NETLINK only (plus AF_INET and
+//    AF_INET6 with --allow-network); other families answer EAFNOSUPPORT, as
+//    a kernel built without them would.
+//
 // New namespaces (unshare, clone with CLONE_NEW*) are refused too: a user
 // namespace is the usual door to kernel attack surface that root-only code
 // guards.  clone3 passes its flags in memory, where seccomp cannot look, so
@@ -14,6 +21,7 @@
 // runtimes do).
 #include <sched.h>
 #include <seccomp.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -74,9 +82,29 @@ void denyNewNamespaces(scmp_filter_ctx ctx) {
   int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
   if (rc < 0) policyFailed("clone3 rule", rc);
 }
+
+void denyExec(scmp_filter_ctx ctx) {
+  for (int nr : {SCMP_SYS(execve), SCMP_SYS(execveat)}) {
+    int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
+    if (rc < 0) policyFailed("exec rule", rc);
+  }
+}
+
+// One rule per refused family: rules on one call are alternatives.
+void limitSocketFamilies(scmp_filter_ctx ctx, bool network) {
+  for (int family = 0; family < AF_MAX; ++family) {
+    bool allowed = family == AF_UNIX || family == AF_NETLINK || (network && (family == AF_INET || family == AF_INET6));
+    if (allowed) continue;
+    for (int nr : {SCMP_SYS(socket), SCMP_SYS(socketpair)}) {
+      int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), nr, 1,
+                                SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(family)));
+      if (rc < 0) policyFailed("socket family rule", rc);
+    }
+  }
+}
 }  // namespace
 
-void installSeccompPolicy() {
+void installSeccompPolicy(const SandboxPolicy& policy) {
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
   if (ctx == nullptr) {
     fprintf(stderr, "nbdcage-pluginhost: seccomp_init failed\n");
@@ -92,6 +120,8 @@ void installSeccompPolicy() {
     if (rc < 0) policyFailed("deny rule", rc);
   }
   denyNewNamespaces(ctx);
+  if (!policy.exec) denyExec(ctx);
+  limitSocketFamilies(ctx, policy.network);
   int rc = seccomp_load(ctx);
   seccomp_release(ctx);
   if (rc < 0) {

@@ -6,7 +6,7 @@ requires nbdsh
 eval_plugin=${NBDKIT_PLUGINDIR:?}/nbdkit-eval-plugin.so
 [ -f "$eval_plugin" ] || { echo "SKIP: Debian's eval plugin is not installed"; exit 77; }
 # Reads at offset 0 take 30 s; all others are immediate.
-start_nbdcage "$eval_plugin" get_size='echo 1048576' thread_model='echo parallel' \
+start_nbdcage --allow-path="$tmp" "$eval_plugin" get_size='echo 1048576' thread_model='echo parallel' \
   pread="if [ \$4 -eq 0 ]; then touch $tmp/slow; sleep 30; fi; head -c \$3 /dev/zero"
 nbdsh -u "$uri" -c 'h.pread(512, 0)' > /dev/null 2>&1 &
 slow=$!

@@ -22,7 +22,7 @@ PY
 
 run() {  # run MODEL: prints the highest concurrency the plugin saw
   rm -rf "$tmp/running"; mkdir "$tmp/running"; : > "$tmp/seen"
-  "$NBDCAGE" -U - "$eval_plugin" get_size='echo 1048576' thread_model="echo $1" \
+  "$NBDCAGE" -U - --allow-path="$tmp" "$eval_plugin" get_size='echo 1048576' thread_model="echo $1" \
     pread="d=$tmp/running/\$\$; mkdir \$d; ls \"$tmp/running\" | wc -l >> $tmp/seen; sleep 0.3; rmdir \$d; head -c \$3 /dev/zero" \
     --run "uri=\$uri /usr/bin/python3 '$tmp/client.py'"
   sort -n "$tmp/seen" | tail -1
@@ -38,7 +38,7 @@ echo "serialize_requests: $s at once"
 # SERIALIZE_CONNECTIONS: a second connection waits until the first one's
 # handle is closed; both are served.
 rm -rf "$tmp/open"; mkdir "$tmp/open"; : > "$tmp/handles"
-"$NBDCAGE" -U - "$eval_plugin" get_size='echo 1048576' thread_model='echo serialize_connections' \
+"$NBDCAGE" -U - --allow-path="$tmp" "$eval_plugin" get_size='echo 1048576' thread_model='echo serialize_connections' \
   open="mkdir $tmp/open/h\$\$; ls \"$tmp/open\" | wc -l >> $tmp/handles; echo h\$\$" \
   close="rmdir $tmp/open/\$2" pread='head -c $3 /dev/zero' \
   --run "for i in 1 2 3; do nbdsh -u \"\$uri\" -c 'import time; h.pread(512, 0); time.sleep(0.3)' & done; wait" \

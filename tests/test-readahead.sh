@@ -10,7 +10,7 @@ eval_plugin=${NBDKIT_PLUGINDIR:?}/nbdkit-eval-plugin.so
 
 # What the plugin sees: one line "COUNT OFFSET" per read.
 read_log() {
-  start_nbdcage "$@" "$eval_plugin" get_size='echo 4194304' \
+  start_nbdcage "$@" --allow-path="$tmp" "$eval_plugin" get_size='echo 4194304' \
     pread="echo \"\$3 \$4\" >> $tmp/preads; head -c \$3 /dev/zero"
   : > "$tmp/preads"
   nbdsh -u "$uri" -c '

@@ -22,7 +22,7 @@ set +e; wait "$pid"; status=$?; set -e
 # A server whose reads run the given shell snippet first (eval plugin).
 start_slow_server() {
   rm -f "$tmp/started"
-  start_nbdcage "$eval_plugin" get_size='echo 1048576' thread_model='echo parallel' pread="$1"
+  start_nbdcage --allow-path="$tmp" "$eval_plugin" get_size='echo 1048576' thread_model='echo parallel' pread="$1"
 }
 
 # 2. A request in flight is answered before the exit.
@@ -40,7 +40,8 @@ fi
 
 # 4. A second signal does not wait for a slow request in flight.
 if [ -f "$eval_plugin" ]; then
-  start_slow_server "echo \$\$ > $tmp/script; touch $tmp/started; exec sleep 30"
+  # The script's pid is its host's PID namespace's: find it by its command.
+  start_slow_server "touch $tmp/started; exec sleep 30.5"
   nbdsh -u "$uri" -c 'h.pread(512, 0)' > /dev/null 2>&1 &
   poll 30 test -e "$tmp/started" || fail "the read never reached the plugin"
   kill -TERM "$pid"
@@ -48,8 +49,7 @@ if [ -f "$eval_plugin" ]; then
   kill -0 "$pid" || fail "the first signal did not wait for the request in flight"
   kill -TERM "$pid"
   poll 5 sh -c "! kill -0 $pid 2>/dev/null" || fail "a second signal did not end nbdcage at once"
-  script=$(cat "$tmp/script")
-  poll 5 sh -c "! kill -0 $script 2>/dev/null" || fail "the plugin's own process outlived nbdcage"
+  poll 5 sh -c "! pgrep -fx 'sleep 30.5' >/dev/null" || fail "the plugin's own process outlived nbdcage"
 fi
 
 # 3. With --run the signal goes to the command, whose status nbdcage takes.

@@ -10,24 +10,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "frontend/host/host-process.h"
 #include "frontend/lifecycle/log.h"
 
-#include <boost/process/args.hpp>
-#include <boost/process/extend.hpp>
-#include <boost/process/io.hpp>
-#include <boost/process/start_dir.hpp>
 #include <filesystem>
 #include <cstdio>
+#include <optional>
 #include <thread>
-
-namespace bp = boost::process;
 
 namespace nbdcage::frontend {
 
 namespace schema = ipc::schema;
 
 struct Supervisor::Host {
-  bp::child child;
+  std::optional<HostProcess> process;
   kj::AutoCloseFd pidfd;
   kj::Own<kj::AsyncCapabilityStream> stream;
   kj::Own<capnp::TwoPartyVatNetwork> network;
@@ -61,8 +57,11 @@ class FdCap final : public schema::FileDescriptor::Server {
   kj::AutoCloseFd fd_;
 };
 
-// The end of every host command line: -D flags, the plugin, its parameters.
-void appendPluginArgs(const Config& config, std::vector<std::string>& args) {
+// The end of every host command line: the sandbox, -D flags, the plugin,
+// its parameters.
+void appendPluginArgs(const Config& config, const SandboxPolicy& sandbox, std::vector<std::string>& args) {
+  auto policy = sandbox.hostArgs();
+  args.insert(args.end(), policy.begin(), policy.end());
   for (const auto& d : config.debugFlags) {
     args.push_back("--debug-flag");
     args.push_back(d);
@@ -105,8 +104,9 @@ ExportInfo validateExport(schema::ExportInfo::Reader e) {
 
 }  // namespace
 
-Supervisor::Supervisor(const Config& config, kj::AsyncIoContext& io)
+Supervisor::Supervisor(const Config& config, const SandboxPolicy& sandbox, kj::AsyncIoContext& io)
     : config_(config),
+      sandbox_(sandbox),
       io_(io),
       executor_(kj::getCurrentThreadExecutor().addRef()),
       startDir_(std::filesystem::current_path().string()) {
@@ -116,7 +116,7 @@ Supervisor::Supervisor(const Config& config, kj::AsyncIoContext& io)
 }
 
 void Supervisor::killHostNow() {
-  if (host_ && !host_->dead) kill(-host_->child.id(), SIGKILL);
+  if (host_ && !host_->dead) host_->process->killAll();
 }
 
 void Supervisor::watchForShutdown(Host& host) {
@@ -136,43 +136,39 @@ kj::Own<Supervisor::Host> Supervisor::spawnHost() {
   std::vector<std::string> args;
   if (config_.verbose) args.push_back("--verbose");
   if (config_.readonly) args.push_back("--readonly");
-  if (!config_.sandbox) args.push_back("--no-sandbox");
   args.push_back("--threads");
   args.push_back(std::to_string(config_.threads));
-  appendPluginArgs(config_, args);
+  appendPluginArgs(config_, sandbox_, args);
 
   int errPipe[2];
   KJ_SYSCALL(pipe2(errPipe, O_CLOEXEC));
   kj::AutoCloseFd errRead(errPipe[0]), errWrite(errPipe[1]);
-  int childEnd = theirs.get();
-  int errEnd = errWrite.get();
   auto host = kj::heap<Host>();
-  // Runs in the child between fork and exec: async-signal-safe calls only.
-  auto setup = [childEnd, errEnd](auto&) {
-    dup2(childEnd, 3);                   // the control socket, as fd 3
-    dup2(errEnd, STDERR_FILENO);         // messages go through our log
-    dup2(STDERR_FILENO, STDOUT_FILENO);  // a plugin's printf never reaches a client
-    prctl(PR_SET_PDEATHSIG, SIGKILL);  // the host never outlives us
-    // Its own process group (see reap()), but not its own session: a new
-    // session would also be a new scheduler autogroup, and the host would
-    // compete with nbdcage for CPU instead of sharing with it.
-    setpgid(0, 0);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-  };
+  HostProcess::Spec spec;
+  spec.path = config_.hostPath;
+  spec.args = std::move(args);
+  spec.env = sandbox_.hostEnv();
+  // Always the directory nbdcage started in: a daemon has left it, but a
+  // restarted host must resolve relative parameters as the first one did.
+  spec.startDir = startDir_;
+  spec.controlFd = theirs.get();
+  spec.stderrFd = errWrite.get();  // messages go through our log
+  spec.namespaces = sandbox_.enabled;
+  spec.network = sandbox_.network;
   try {
-    // Always the directory nbdcage started in: a daemon has left it, but a
-    // restarted host must resolve relative parameters as the first one did.
-    host->child = bp::child(config_.hostPath, bp::args(args), bp::std_in < bp::null, bp::start_dir(startDir_),
-                            bp::extend::on_exec_setup = setup);
+    host->process.emplace(HostProcess::spawn(spec));
   } catch (const std::exception& e) {
     throw HostError(std::string("cannot start the plugin host: ") + e.what());
   }
+  if (sandbox_.enabled && host->process->namespaces() == 0 && !toldNoNamespaces_) {
+    toldNoNamespaces_ = true;
+    fprintf(stderr, "nbdcage: sandbox: this kernel refuses new namespaces; the plugin host shares the machine's "
+                    "PID, mount and network namespaces (its other layers still hold)\n");
+  }
   theirs = nullptr;
   errWrite = nullptr;
-  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, host->child.id(), 0));
-  KJ_REQUIRE(pidfd >= 0, "pidfd_open failed", strerror(errno));
+  int pidfd;
+  KJ_SYSCALL(pidfd = fcntl(host->process->pidfd(), F_DUPFD_CLOEXEC, 3));
   host->pidfd = kj::AutoCloseFd(pidfd);
   host->relay = lifecycle::relayLines(kj::mv(errRead), pidfd);
   host->stream = io_.lowLevelProvider->wrapUnixSocketFd(ours.release(), kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
@@ -200,20 +196,18 @@ void Supervisor::watchHost(Host& host) {
 }
 
 int Supervisor::reap(Host& host, bool expected) {
-  if (host.dead) return host.child.native_exit_code();
+  if (host.dead) return host.process->wait();
   host.dead = true;
-  std::error_code ec;
-  host.child.wait(ec);
-  int code = host.child.native_exit_code();
+  int code = host.process->wait();
   // Whatever the plugin started (scripts, helpers) goes with its host.
-  kill(-host.child.id(), SIGKILL);
+  host.process->killAll();
   if (!expected) {
     if (WIFSIGNALED(code))
       fprintf(stderr, "nbdcage: the plugin host (pid %d) was killed by signal %d; a new one serves the next connection\n",
-              host.child.id(), WTERMSIG(code));
+              host.process->pid(), WTERMSIG(code));
     else
       fprintf(stderr, "nbdcage: the plugin host (pid %d) exited with status %d; a new one serves the next connection\n",
-              host.child.id(), WEXITSTATUS(code));
+              host.process->pid(), WEXITSTATUS(code));
   }
   return code;
 }
@@ -229,7 +223,7 @@ int Supervisor::start() {
     version = resp.getProtocolVersion();
     if (config_.verbose)
       fprintf(stderr, "nbdcage: debug: plugin host %d (%s) serves %s (API v%u, thread model %u)\n",
-              host->child.id(), config_.hostPath.c_str(), resp.getPlugin().getName().cStr(),
+              host->process->pid(), config_.hostPath.c_str(), resp.getPlugin().getName().cStr(),
               resp.getPlugin().getApiVersion(), resp.getPlugin().getThreadModel());
   } catch (const kj::Exception& e) {
     failure = e;
@@ -295,10 +289,9 @@ void Supervisor::stopHost() {
   if (!host_->dead) {
     // Give an orderly exit (cleanup, unload) a moment, then insist.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    std::error_code ec;
-    while (host_->child.running(ec) && std::chrono::steady_clock::now() < deadline)
+    while (host_->process->running() && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    if (host_->child.running(ec)) host_->child.terminate(ec);
+    if (host_->process->running()) host_->process->kill(SIGKILL);
     reap(*host_, true);
   }
   host_ = nullptr;
@@ -419,13 +412,20 @@ std::vector<std::pair<std::string, std::string>> Supervisor::listExports(bool re
   throw HostError(failure);
 }
 
-int probePlugin(const Config& config, bool dumpAll) {
-  std::vector<std::string> args = {dumpAll ? "--dump-plugin" : "--plugin-version", "--no-sandbox"};
-  appendPluginArgs(config, args);
+int probePlugin(const Config& config, const SandboxPolicy& sandbox, bool dumpAll) {
+  std::vector<std::string> args = {dumpAll ? "--dump-plugin" : "--plugin-version"};
+  appendPluginArgs(config, sandbox, args);
+  HostProcess::Spec spec;
+  spec.path = config.hostPath;
+  spec.args = std::move(args);
+  spec.env = sandbox.hostEnv();
+  spec.startDir = std::filesystem::current_path().string();
+  spec.stdoutFd = STDOUT_FILENO;  // the facts are for our caller
+  spec.namespaces = sandbox.enabled;
+  spec.network = sandbox.network;
   try {
-    bp::child probe(config.hostPath, bp::args(args), bp::std_in < bp::null);
-    probe.wait();
-    int code = probe.native_exit_code();
+    auto probe = HostProcess::spawn(spec);
+    int code = probe.wait();
     if (WIFSIGNALED(code)) {
       fprintf(stderr, "nbdcage: the plugin host crashed while loading '%s' (signal %d)\n", config.plugin.c_str(),
               WTERMSIG(code));

@@ -16,7 +16,6 @@
 #include <kj/async-io.h>
 #include <kj/async-unix.h>
 
-#include <boost/process/child.hpp>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -28,6 +27,7 @@
 #include "frontend/chain/client.h"
 #include "frontend/cli.h"
 #include "frontend/host/remote-handle.h"
+#include "frontend/host/sandbox-policy.h"
 #include "host.capnp.h"
 
 namespace nbdcage::frontend {
@@ -40,7 +40,7 @@ class HostError : public std::runtime_error {
 
 class Supervisor {
  public:
-  Supervisor(const Config& config, kj::AsyncIoContext& io);
+  Supervisor(const Config& config, const SandboxPolicy& sandbox, kj::AsyncIoContext& io);
   ~Supervisor();
 
   // Loop thread, before serving: starts the first host and checks that it
@@ -80,7 +80,9 @@ class Supervisor {
   int reap(Host& host, bool expected);  // waits for it; its wait status
 
   const Config& config_;
+  const SandboxPolicy& sandbox_;
   kj::AsyncIoContext& io_;
+  bool toldNoNamespaces_ = false;
   kj::Own<const kj::Executor> executor_;
   std::string startDir_;  // where hosts run, whatever the daemon's cwd
   kj::Own<Host> host_;
@@ -95,6 +97,6 @@ class Supervisor {
 // Runs a plugin host that loads and configures the plugin, prints its
 // facts on our stdout (all of them for --dump-plugin, else "NAME VERSION")
 // and exits.  Returns the status for nbdcage to exit with.
-int probePlugin(const Config& config, bool dumpAll);
+int probePlugin(const Config& config, const SandboxPolicy& sandbox, bool dumpAll);
 
 }  // namespace nbdcage::frontend

@@ -1,0 +1,119 @@
+#include "frontend/host/sandbox-policy.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+#include <stdexcept>
+
+namespace fs = std::filesystem;
+
+extern char** environ;
+
+namespace nbdcage::frontend {
+
+namespace {
+
+// Plugins that run programs (sh, eval, cc) or are language runtimes whose
+// scripts may: they keep execve.  Everyone else's execve is refused.
+const std::set<std::string> kExecPlugins = {"sh", "eval", "cc", "python", "perl", "ruby", "lua", "tcl"};
+
+// Parameter keys whose value is a path the plugin must reach, with nbdkit's
+// meaning: file= (file, split, ...), dir= (file's directory mode, ondemand),
+// script= (language plugins), tar= (tar).  Scripts are only read.
+const std::set<std::string> kPathKeys = {"file", "dir", "tar"};
+const std::set<std::string> kReadOnlyPathKeys = {"script"};
+
+// "nbdkit-NAME-plugin.so" or "nbdcage-NAME-plugin.so" -> NAME.
+std::string pluginName(const std::string& path) {
+  std::string base = fs::path(path).filename().string();
+  for (const char* prefix : {"nbdkit-", "nbdcage-"}) {
+    std::string p = prefix;
+    if (base.starts_with(p) && base.ends_with("-plugin.so")) return base.substr(p.size(), base.size() - p.size() - 10);
+  }
+  return base;
+}
+
+void grant(SandboxPolicy& p, const std::string& path, bool writable) {
+  std::error_code ec;
+  fs::path abs = fs::absolute(path, ec).lexically_normal();
+  if (ec || !fs::exists(abs, ec)) return;  // the plugin says so, in its own words
+  for (auto& g : p.paths)
+    if (g.path == abs.string()) {
+      g.writable = g.writable || writable;
+      return;
+    }
+  p.paths.push_back({abs.string(), writable});
+}
+
+bool keepInHostEnv(const std::string& name) {
+  static const std::set<std::string> kKeep = {"PATH",         "LANG",          "LANGUAGE",    "TZ",
+                                              "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"};
+  return kKeep.count(name) > 0 || name.starts_with("LC_");
+}
+
+}  // namespace
+
+SandboxPolicy makeSandboxPolicy(const Config& c) {
+  SandboxPolicy p;
+  p.enabled = c.sandbox;
+  p.network = c.allowNetwork;
+  p.exec = c.allowExec || kExecPlugins.count(pluginName(c.pluginPath)) > 0;
+  bool writable = !c.readonly;
+  for (const auto& param : c.params) {
+    auto eq = param.find('=');
+    if (eq == std::string::npos) {
+      grant(p, param, writable);  // a bare value: the plugin's magic key
+      continue;
+    }
+    std::string key = param.substr(0, eq), value = param.substr(eq + 1);
+    if (kPathKeys.count(key)) grant(p, value, writable);
+    else if (kReadOnlyPathKeys.count(key)) grant(p, value, false);
+    else if (key == "url" && value.starts_with("file://")) grant(p, value.substr(7), false);
+  }
+  for (const auto& a : c.allowPaths) {
+    bool ro = a.ends_with(":ro");
+    std::string path = ro ? a.substr(0, a.size() - 3) : a;
+    std::error_code ec;
+    if (path.empty() || !fs::exists(path, ec))
+      throw std::runtime_error("--allow-path: " + path + ": no such file or directory");
+    grant(p, path, !ro && !c.readonly);
+  }
+  return p;
+}
+
+std::vector<std::string> SandboxPolicy::hostArgs() const {
+  if (!enabled) return {"--no-sandbox"};
+  std::vector<std::string> args;
+  if (network) args.push_back("--allow-network");
+  if (exec) args.push_back("--allow-exec");
+  for (const auto& g : paths) {
+    args.push_back(g.writable ? "--allow-rw" : "--allow-ro");
+    args.push_back(g.path);
+  }
+  return args;
+}
+
+std::vector<std::string> SandboxPolicy::hostEnv() const {
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string entry = *e;
+    std::string name = entry.substr(0, entry.find('='));
+    if (!enabled || keepInHostEnv(name)) env.push_back(entry);
+  }
+  if (enabled && std::none_of(env.begin(), env.end(), [](const std::string& e) { return e.starts_with("PATH="); }))
+    env.push_back("PATH=/usr/local/bin:/usr/bin:/bin");
+  return env;
+}
+
+std::string SandboxPolicy::describe() const {
+  std::string out = std::string("sandbox=") + (enabled ? "on" : "off") + "\n";
+  if (!enabled) return out;
+  out += std::string("sandbox_network=") + (network ? "allowed" : "none") + "\n";
+  out += std::string("sandbox_exec=") + (exec ? "allowed" : "refused") + "\n";
+  for (const auto& g : paths) out += std::string("sandbox_path=") + g.path + (g.writable ? "" : ":ro") + "\n";
+  return out;
+}
+
+}  // namespace nbdcage::frontend

@@ -1,0 +1,367 @@
+/* hostile: a test fixture, not a product plugin.  A plugin written to do
+ * harm, as an attacker would write one against nbdcage-plugin.h: it tries
+ * one attack (attack=NAME, with target=... where the attack needs one) at
+ * one moment of its life (when=config|ready|open|pread, default pread) and
+ * reports what happened in the first bytes of the disk:
+ *
+ *   "escaped: WHAT\n"   the attack worked (the sandbox failed)
+ *   "blocked: WHY\n"    the kernel refused it
+ *
+ * The tests read that line and also check the attack's effect from outside
+ * (is the frontend alive, was the file written, ...), and run each attack
+ * with --no-sandbox too, to show the check can fail.  Attacks that would
+ * harm the machine if they worked only probe (kill -1 with signal 0, open
+ * core_pattern for writing without writing).
+ */
+#define NBDKIT_API_VERSION 2
+#define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
+#include "nbdcage-plugin.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *attack = "";
+static const char *target = "";
+static const char *when = "pread";
+static char result[512] = "blocked: the attack never ran\n";
+static int done;
+
+static void report(int escaped, const char *what)
+{
+  snprintf(result, sizeof result, "%s: %s\n", escaped ? "escaped" : "blocked", what);
+  nbdkit_debug("attack %s: %s", attack, result);
+}
+
+static void report_errno(const char *call)
+{
+  char why[256];
+  snprintf(why, sizeof why, "%s: %s", call, strerror(errno));
+  report(0, why);
+}
+
+/* The frontend: our parent, or (from inside a PID namespace, where the
+ * parent is invisible) any process called nbdcage that /proc shows. */
+static pid_t find_frontend(void)
+{
+  pid_t parent = getppid();
+  char path[64], comm[64];
+  if (parent > 1) {
+    snprintf(path, sizeof path, "/proc/%d/comm", (int) parent);
+    FILE *f = fopen(path, "r");
+    if (f && fgets(comm, sizeof comm, f) && strncmp(comm, "nbdcage\n", 8) == 0) {
+      fclose(f);
+      return parent;
+    }
+    if (f) fclose(f);
+  }
+  DIR *d = opendir("/proc");
+  if (!d) return -1;
+  struct dirent *e;
+  pid_t found = -1;
+  while ((e = readdir(d)) != NULL && found == -1) {
+    if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+    snprintf(path, sizeof path, "/proc/%.20s/comm", e->d_name);
+    FILE *f = fopen(path, "r");
+    if (f && fgets(comm, sizeof comm, f) && strcmp(comm, "nbdcage\n") == 0) found = atoi(e->d_name);
+    if (f) fclose(f);
+  }
+  closedir(d);
+  return found;
+}
+
+static void signal_frontend(int sig)
+{
+  pid_t fe = find_frontend();
+  if (fe <= 0) return report(0, "the frontend is not visible");
+  if (kill(fe, sig) == 0) return report(1, "signalled the frontend");
+  report_errno("kill");
+}
+
+static void open_frontend_proc(const char *file, int flags)
+{
+  pid_t fe = find_frontend();
+  if (fe <= 0) return report(0, "the frontend is not visible");
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/%s", (int) fe, file);
+  int fd = open(path, flags | O_CLOEXEC);
+  if (fd < 0) return report_errno(path);
+  char byte;
+  /* mem: the first mapped byte of the frontend's executable is a proof. */
+  if (strcmp(file, "mem") == 0) {
+    char maps[64], line[256];
+    snprintf(maps, sizeof maps, "/proc/%d/maps", (int) fe);
+    FILE *m = fopen(maps, "r");
+    unsigned long start = 0;
+    if (m && fgets(line, sizeof line, m)) start = strtoul(line, NULL, 16);
+    if (m) fclose(m);
+    if (pread(fd, &byte, 1, (off_t) start) != 1) {
+      report_errno("read /proc/PID/mem");
+      close(fd);
+      return;
+    }
+  }
+  close(fd);
+  report(1, path);
+}
+
+static void connect_inet(int family)
+{
+  int s = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return report_errno("socket");
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof ss);
+  socklen_t len;
+  int port = atoi(target);
+  if (family == AF_INET) {
+    struct sockaddr_in *a = (struct sockaddr_in *) &ss;
+    a->sin_family = AF_INET;
+    a->sin_port = htons(port);
+    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    len = sizeof *a;
+  } else {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *) &ss;
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(port);
+    a->sin6_addr = in6addr_loopback;
+    len = sizeof *a;
+  }
+  if (connect(s, (struct sockaddr *) &ss, len) == 0) report(1, "connected to a loopback service");
+  else report_errno("connect");
+  close(s);
+}
+
+static void bind_inet(void)
+{
+  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return report_errno("socket");
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(atoi(target))};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(s, (struct sockaddr *) &a, sizeof a) == 0 && listen(s, 1) == 0) report(1, "listening on loopback");
+  else report_errno("bind/listen");
+  close(s);
+}
+
+static void connect_unix(void)
+{
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return report_errno("socket");
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  strncpy(a.sun_path, target, sizeof a.sun_path - 1);
+  if (connect(s, (struct sockaddr *) &a, sizeof a) == 0) report(1, "connected to the frontend's socket");
+  else report_errno("connect");
+  close(s);
+}
+
+static void read_file(void)
+{
+  int fd = open(target, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return report_errno("open");
+  char buf[8192];  /* /dev/kmsg wants room for a whole record */
+  ssize_t n = read(fd, buf, sizeof buf);
+  close(fd);
+  if (n < 0) return report_errno("read");
+  report(1, "read the file");
+}
+
+static void write_file(void)
+{
+  int fd = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return report_errno("open");
+  ssize_t n = write(fd, "pwned\n", 6);
+  close(fd);
+  if (n != 6) return report_errno("write");
+  report(1, "wrote the file");
+}
+
+/* Opens for writing without writing: proves the door is open. */
+static void open_for_write(void)
+{
+  int fd = open(target, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return report_errno("open");
+  close(fd);
+  report(1, "opened for writing");
+}
+
+static void run_child(void (*body)(void))
+{
+  pid_t p = fork();
+  if (p < 0) return report_errno("fork");
+  if (p == 0) {
+    body();
+    _exit(127);
+  }
+  int status;
+  waitpid(p, &status, 0);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) report(1, "a child ran the program");
+  else if (WIFEXITED(status)) {
+    errno = WEXITSTATUS(status) == 127 ? EPERM : 0;
+    char why[64];
+    snprintf(why, sizeof why, "the child exited with %d", WEXITSTATUS(status));
+    report(0, why);
+  } else report(0, "the child was killed");
+}
+
+static void exec_true(void)
+{
+  char *argv[] = {(char *) "true", NULL};
+  execv("/bin/true", argv);
+}
+
+/* A grandchild in its own session that sleeps on: it must not outlive
+ * the plugin host. */
+static void orphan(void)
+{
+  pid_t p = fork();
+  if (p < 0) return report_errno("fork");
+  if (p == 0) {
+    setsid();
+    if (fork() == 0) {
+      prctl(PR_SET_NAME, "hostile-orphan");
+      for (int i = 0; i < 600; ++i) sleep(1);
+      _exit(0);
+    }
+    _exit(0);
+  }
+  waitpid(p, NULL, 0);
+  report(1, "started an orphan in its own session");
+}
+
+/* Forks until refused, up to `target` processes, then lets them go. */
+static void fork_bomb(void)
+{
+  int limit = atoi(target) > 0 ? atoi(target) : 200;
+  int made = 0, pipefd[2];
+  if (pipe(pipefd) < 0) return report_errno("pipe");
+  for (; made < limit; ++made) {
+    pid_t p = fork();
+    if (p < 0) break;
+    if (p == 0) {
+      char c;
+      close(pipefd[1]);
+      (void) !read(pipefd[0], &c, 1);  /* until the bomb is over */
+      _exit(0);
+    }
+  }
+  int saved = errno;
+  close(pipefd[1]);
+  close(pipefd[0]);
+  while (wait(NULL) > 0) {}
+  char what[96];
+  snprintf(what, sizeof what, "%d processes", made);
+  if (made >= limit) return report(1, what);
+  errno = saved;
+  report_errno(what);
+}
+
+static void attack_now(void)
+{
+  done = 1;
+  if (strcmp(attack, "kill-frontend") == 0) signal_frontend(SIGKILL);
+  else if (strcmp(attack, "stop-frontend") == 0) signal_frontend(SIGSTOP);
+  else if (strcmp(attack, "kill-all") == 0) {
+    if (kill(-1, 0) == 0) report(1, "kill(-1) reaches other processes");
+    else report_errno("kill(-1)");
+  } else if (strcmp(attack, "ptrace-frontend") == 0) {
+    pid_t fe = find_frontend();
+    if (fe <= 0) return report(0, "the frontend is not visible");
+    if (ptrace(PTRACE_SEIZE, fe, 0, 0) == 0) {
+      ptrace(PTRACE_DETACH, fe, 0, 0);
+      report(1, "ptrace attached to the frontend");
+    } else report_errno("ptrace");
+  } else if (strcmp(attack, "frontend-mem") == 0) open_frontend_proc("mem", O_RDWR);
+  else if (strcmp(attack, "frontend-oom") == 0) open_frontend_proc("oom_score_adj", O_WRONLY);
+  else if (strcmp(attack, "frontend-fd") == 0) open_frontend_proc("fd/2", O_RDONLY);
+  else if (strcmp(attack, "read-file") == 0) read_file();
+  else if (strcmp(attack, "write-file") == 0) write_file();
+  else if (strcmp(attack, "open-write") == 0) open_for_write();
+  else if (strcmp(attack, "connect-inet") == 0) connect_inet(AF_INET);
+  else if (strcmp(attack, "connect-inet6") == 0) connect_inet(AF_INET6);
+  else if (strcmp(attack, "bind-inet") == 0) bind_inet();
+  else if (strcmp(attack, "connect-unix") == 0) connect_unix();
+  else if (strcmp(attack, "exec") == 0) run_child(exec_true);
+  else if (strcmp(attack, "orphan") == 0) orphan();
+  else if (strcmp(attack, "fork-bomb") == 0) fork_bomb();
+  else if (strcmp(attack, "mount") == 0) {
+    if (mount("none", target, "tmpfs", 0, NULL) == 0) {
+      umount(target);
+      report(1, "mounted a tmpfs");
+    } else report_errno("mount");
+  } else if (strcmp(attack, "sched-fifo") == 0) {
+    struct sched_param sp = {.sched_priority = 1};
+    if (sched_setscheduler(0, SCHED_FIFO, &sp) == 0) {
+      sp.sched_priority = 0;
+      sched_setscheduler(0, SCHED_OTHER, &sp);
+      report(1, "took real-time priority");
+    } else report_errno("sched_setscheduler");
+  } else if (strcmp(attack, "env") == 0) {
+    const char *v = getenv(target);
+    if (v) report(1, v);
+    else report(0, "not in the environment");
+  } else report(0, "unknown attack");
+}
+
+static int hostile_config(const char *key, const char *value)
+{
+  if (strcmp(key, "attack") == 0) attack = value;
+  else if (strcmp(key, "target") == 0) target = value;
+  else if (strcmp(key, "when") == 0) when = value;
+  else {
+    nbdkit_error("unknown parameter '%s'", key);
+    return -1;
+  }
+  if (!done && strcmp(when, "config") == 0 && *attack) attack_now();
+  return 0;
+}
+
+static int hostile_get_ready(void)
+{
+  if (!done && strcmp(when, "ready") == 0) attack_now();
+  return 0;
+}
+
+static void *hostile_open(int readonly)
+{
+  if (!done && strcmp(when, "open") == 0) attack_now();
+  return NBDKIT_HANDLE_NOT_NEEDED;
+}
+
+static int64_t hostile_get_size(void *h) { return 1024 * 1024; }
+
+static int hostile_pread(void *h, void *buf, uint32_t count, uint64_t offset, uint32_t flags)
+{
+  if (!done && strcmp(when, "pread") == 0) attack_now();
+  memset(buf, 0, count);
+  size_t len = strlen(result);
+  if (offset < len) {
+    size_t n = len - offset < count ? len - offset : count;
+    memcpy(buf, result + offset, n);
+  }
+  return 0;
+}
+
+static struct nbdkit_plugin plugin = {
+  .name = "hostile",
+  .config = hostile_config,
+  .get_ready = hostile_get_ready,
+  .open = hostile_open,
+  .get_size = hostile_get_size,
+  .pread = hostile_pread,
+};
+
+NBDKIT_REGISTER_PLUGIN(plugin)

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <memory>
 #include <initializer_list>
+#include <system_error>
 #include <thread>
 
 #include "frontend/lifecycle/captive.h"
@@ -95,12 +96,20 @@ class Acceptor {
       uint64_t id = conns_.add(fd);
       // The thread may outlive this acceptor (which goes when shutdown
       // starts), never the ConnectionSet and chain: serve() waits for it.
-      std::thread([fd, id, &conns = conns_, &chain = chain_, readonly = config_.readonly] {
-        nbd::Stream stream(fd, fd);
-        serveConnection(stream, chain, readonly);
-        conns.remove(id);
+      try {
+        std::thread([fd, id, &conns = conns_, &chain = chain_, readonly = config_.readonly] {
+          nbd::Stream stream(fd, fd);
+          serveConnection(stream, chain, readonly);
+          conns.remove(id);
+          close(fd);
+        }).detach();
+      } catch (const std::system_error& e) {
+        // Out of threads (a pids limit, RLIMIT_NPROC): this client goes,
+        // the server and its other clients stay.
+        fprintf(stderr, "nbdcage: cannot serve a new connection: no thread for it (%s)\n", e.what());
+        conns_.remove(id);
         close(fd);
-      }).detach();
+      }
     }
   }
 

@@ -23,7 +23,7 @@
 namespace nbdcage::ipc {
 
 inline constexpr uint32_t kRegionMagic = 0x4e424443;  // "NBDC"
-inline constexpr uint32_t kLayoutVersion = 1;
+inline constexpr uint32_t kLayoutVersion = 2;  // 2: pipe doorbells
 inline constexpr uint32_t kRingEntries = 256;          // a power of two
 inline constexpr uint64_t kPageSize = 4096;
 

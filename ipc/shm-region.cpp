@@ -2,7 +2,6 @@
 
 #include <kj/debug.h>
 #include <fcntl.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -41,34 +40,50 @@ ShmRegion::~ShmRegion() {
   if (base_ != nullptr) munmap(base_, size_);
 }
 
-Doorbell::Doorbell() {
-  int raw;
-  KJ_SYSCALL(raw = eventfd(0, EFD_CLOEXEC));
-  fd_ = kj::AutoCloseFd(raw);
+DoorbellPipe DoorbellPipe::create() {
+  int fds[2];
+  KJ_SYSCALL(pipe2(fds, O_CLOEXEC));
+  return {kj::AutoCloseFd(fds[1]), kj::AutoCloseFd(fds[0])};
 }
+
+namespace {
+void setNonBlocking(int fd) {
+  int flags;
+  KJ_SYSCALL(flags = fcntl(fd, F_GETFL));
+  KJ_SYSCALL(fcntl(fd, F_SETFL, flags | O_NONBLOCK));
+}
+}  // namespace
+
+Doorbell::Doorbell(kj::AutoCloseFd ringEnd) : fd_(kj::mv(ringEnd)) { setNonBlocking(fd_); }
 
 void Doorbell::ring() const {
-  uint64_t one = 1;
+  char one = 1;
   ssize_t n;
   do {
-    n = write(fd_, &one, sizeof one);
+    n = write(fd_, &one, 1);
   } while (n < 0 && errno == EINTR);
-  // EAGAIN only when the counter is saturated, which still wakes the peer.
+  // EAGAIN: the pipe is full of rings the peer has not taken; EPIPE: the
+  // peer is gone.  Neither needs another ring.
 }
 
-void Doorbell::wait() const {
-  uint64_t value;
+DoorbellWaiter::DoorbellWaiter(kj::AutoCloseFd waitEnd, bool nonBlocking) : fd_(kj::mv(waitEnd)) {
+  if (nonBlocking) setNonBlocking(fd_);
+}
+
+void DoorbellWaiter::wait() const {
+  char rings[64];
   ssize_t n;
   do {
-    n = read(fd_, &value, sizeof value);
+    n = read(fd_, rings, sizeof rings);
   } while (n < 0 && errno == EINTR);
 }
 
-void Doorbell::drain() const {
-  uint64_t value;
-  // A non-blocking drain through poll-free read: eventfd is blocking, so only
-  // call this when poll() said it is readable.
-  (void)!read(fd_, &value, sizeof value);
+void DoorbellWaiter::drain() const {
+  char rings[256];
+  ssize_t n;
+  do {
+    n = read(fd_, rings, sizeof rings);
+  } while (n == static_cast<ssize_t>(sizeof rings) || (n < 0 && errno == EINTR));
 }
 
 }  // namespace nbdcage::ipc

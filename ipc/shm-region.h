@@ -32,15 +32,37 @@ class ShmRegion {
   uint64_t size_;
 };
 
-// An eventfd used as a doorbell.  ring() never blocks; wait() blocks until
-// rung (or returns at once if it was rung since the last wait).
+// A doorbell: a pipe, one direction.  Each side holds only its own end,
+// an open file description of its own: the ringer cannot take a ring back
+// (it has no read end), the sleeper cannot ring, and neither can change
+// the other's flags (O_NONBLOCK belongs to the description).  So a hostile
+// peer can neither make our ring() block nor steal the wake-up our poll()
+// saw: at worst it rings too often, which costs one spurious wake-up.
+struct DoorbellPipe {
+  kj::AutoCloseFd ringEnd;  // write end
+  kj::AutoCloseFd waitEnd;  // read end
+  static DoorbellPipe create();  // both ends blocking and close-on-exec
+};
+
+// The ringing side.  ring() never blocks: a full pipe is already rung.
 class Doorbell {
  public:
-  Doorbell();  // a new eventfd
-  explicit Doorbell(kj::AutoCloseFd fd) : fd_(kj::mv(fd)) {}
+  explicit Doorbell(kj::AutoCloseFd ringEnd);  // made non-blocking
   void ring() const;
+  int fd() const { return fd_.get(); }
+
+ private:
+  kj::AutoCloseFd fd_;
+};
+
+// The sleeping side.  wait() blocks until rung (or returns at once if rung
+// since); drain() takes every pending ring without blocking.
+class DoorbellWaiter {
+ public:
+  // `nonBlocking`: drain() only, as the frontend's poll() loop uses it.
+  DoorbellWaiter(kj::AutoCloseFd waitEnd, bool nonBlocking);
   void wait() const;
-  void drain() const;  // clears a pending ring without blocking
+  void drain() const;
   int fd() const { return fd_.get(); }
 
  private:

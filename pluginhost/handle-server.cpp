@@ -1,6 +1,7 @@
 #include "pluginhost/handle-server.h"
 
 #include <kj/debug.h>
+#include <poll.h>
 
 #include <cerrno>
 #include <cstring>
@@ -15,7 +16,7 @@ using ipc::RingStatus;
 using ipc::SubmitDesc;
 
 HandleServer::HandleServer(Plugin& plugin, void* h, const ExportAnswers& answers, Connection connection,
-                           ipc::ShmRegion region, ipc::Doorbell submitBell, ipc::Doorbell completeBell,
+                           ipc::ShmRegion region, ipc::DoorbellWaiter submitBell, ipc::Doorbell completeBell,
                            unsigned workers, std::mutex* serializeAll)
     : plugin_(plugin),
       handle_(h),
@@ -42,7 +43,7 @@ HandleServer::~HandleServer() {
     stopping_.store(true);
     moreWork_.notify_all();
   }
-  submitBell_.ring();
+  stopBell_.ring();
   for (auto& t : workers_) t.join();
   setThreadConnection(&connection_);
   plugin_.close(handle_);
@@ -105,7 +106,7 @@ bool HandleServer::nextRequest(unsigned worker, SubmitDesc& out) {
       polling_ = true;
       bool sleep = submit_.prepareToSleep();  // under the lock: it reads our head index
       lock.unlock();
-      if (sleep) submitBell_.wait();
+      if (sleep) waitForRing();
       lock.lock();
       submit_.awake();
       polling_ = false;
@@ -121,6 +122,16 @@ bool HandleServer::nextRequest(unsigned worker, SubmitDesc& out) {
     moreWork_.wait(lock);
     --idleWorkers_;
   }
+}
+
+// Until the frontend rings, or the handle closes.
+void HandleServer::waitForRing() const {
+  struct pollfd fds[2] = {{submitBell_.fd(), POLLIN, 0}, {stopPipe_.waitEnd.get(), POLLIN, 0}};
+  int r;
+  do {
+    r = poll(fds, 2, -1);
+  } while (r < 0 && errno == EINTR);
+  if (fds[0].revents & POLLIN) submitBell_.wait();
 }
 
 HandleServer::Clock::time_point HandleServer::oldestCallStart() const {

@@ -31,7 +31,7 @@ class HandleServer {
  public:
   // Takes ownership of the plugin handle `h`; closes it on destruction.
   HandleServer(Plugin& plugin, void* h, const ExportAnswers& answers, Connection connection,
-               ipc::ShmRegion region, ipc::Doorbell submitBell, ipc::Doorbell completeBell, unsigned workers,
+               ipc::ShmRegion region, ipc::DoorbellWaiter submitBell, ipc::Doorbell completeBell, unsigned workers,
                std::mutex* serializeAll);
   ~HandleServer();
   HandleServer(const HandleServer&) = delete;
@@ -44,6 +44,7 @@ class HandleServer {
 
   void workerLoop(unsigned worker);
   bool nextRequest(unsigned worker, ipc::SubmitDesc& out);  // false: stop
+  void waitForRing() const;
   Clock::time_point oldestCallStart() const;
   ipc::CompleteDesc execute(const ipc::SubmitDesc& d);
   int dataCall(const ipc::SubmitDesc& d, uint8_t* buf, uint32_t& extentsOut);
@@ -55,8 +56,12 @@ class HandleServer {
   ExportAnswers answers_;
   const Connection connection_;  // what nbdkit_export_name / nbdkit_peer_* answer
   ipc::ShmRegion region_;
-  ipc::Doorbell submitBell_;
+  ipc::DoorbellWaiter submitBell_;
   ipc::Doorbell completeBell_;
+  // Wakes the worker asleep on submitBell_ when the handle closes: the
+  // frontend owns that bell's ringing end, we only wait on it.
+  ipc::DoorbellPipe stopPipe_ = ipc::DoorbellPipe::create();
+  ipc::Doorbell stopBell_{kj::mv(stopPipe_.ringEnd)};
   ipc::Region* shared_;
   uint8_t* data_;
   uint64_t dataSize_;

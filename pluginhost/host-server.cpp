@@ -81,7 +81,7 @@ void fillExport(schema::ExportInfo::Builder e, const ExportAnswers& a) {
 HostServer::HostServer(Plugin& plugin, HostOptions options, kj::UnixEventPort& events)
     : plugin_(plugin),
       options_(options),
-      shutdownObserver_(events, shutdownBell_.fd(), kj::UnixEventPort::FdObserver::OBSERVE_READ),
+      shutdownObserver_(events, shutdownPipe_.waitEnd.get(), kj::UnixEventPort::FdObserver::OBSERVE_READ),
       shutdownRequested_(shutdownObserver_.whenBecomesReadable().fork()) {
   setShutdownHook([this] { shutdownBell_.ring(); });
   if (shutdownRequested()) shutdownBell_.ring();  // asked during configuration
@@ -210,7 +210,7 @@ kj::Promise<void> HostServer::open(OpenContext context) {
     KJ_REQUIRE(regionSize > ipc::dataAreaOffset() && regionSize <= (uint64_t{1} << 32), "bad region size",
                regionSize);
     auto region = kj::heap<ipc::ShmRegion>(ipc::ShmRegion::map(dupFd(got[0], "region"), regionSize));
-    auto submitBell = kj::heap<ipc::Doorbell>(dupFd(got[1], "submitBell"));
+    auto submitBell = kj::heap<ipc::DoorbellWaiter>(dupFd(got[1], "submitBell"), false);
     auto completeBell = kj::heap<ipc::Doorbell>(dupFd(got[2], "completeBell"));
     Connection connection = readConnection(params);
     bool readonly = options_.readonly || params.getReadonly();

@@ -70,9 +70,10 @@ class HostServer final : public ipc::schema::PluginHost::Server {
   HostOptions options_;
   std::mutex serializeAll_;
   std::shared_ptr<OpenState> opens_ = std::make_shared<OpenState>();
-  // nbdkit_shutdown may run on any thread: it rings this eventfd, which the
-  // RPC loop watches.
-  ipc::Doorbell shutdownBell_;
+  // nbdkit_shutdown may run on any thread: it rings this doorbell, whose
+  // other end the RPC loop watches.
+  ipc::DoorbellPipe shutdownPipe_ = ipc::DoorbellPipe::create();
+  ipc::Doorbell shutdownBell_{kj::mv(shutdownPipe_.ringEnd)};
   kj::UnixEventPort::FdObserver shutdownObserver_;
   kj::ForkedPromise<void> shutdownRequested_;
 };

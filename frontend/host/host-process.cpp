@@ -40,13 +40,6 @@ void writeFile(const char* path, const char* text) {
 }
 
 [[noreturn]] void runChild(const ChildPlan& p) {
-  if (p.userNamespace) {
-    // Root inside, the caller outside: the host keeps the capabilities it
-    // needs to build its sandbox across execve, and drops them there.
-    writeFile("/proc/self/setgroups", "deny");
-    writeFile("/proc/self/uid_map", p.uidMap);
-    writeFile("/proc/self/gid_map", p.gidMap);
-  }
   int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (devnull < 0 || dup2(devnull, STDIN_FILENO) < 0) _exit(126);
   if (p.controlFd >= 0 && dup2(p.controlFd, 3) < 0) _exit(126);
@@ -70,6 +63,16 @@ void writeFile(const char* path, const char* text) {
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
   if (chdir(p.startDir) < 0) _exit(126);
+  if (p.userNamespace) {
+    // Root inside, the caller outside: the host keeps the capabilities it
+    // needs to build its sandbox across execve, and drops them there.  Our
+    // /proc files belong to us only while we are dumpable, which nbdcage
+    // is not; execve would make us so a moment later anyway.
+    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+    writeFile("/proc/self/setgroups", "deny");
+    writeFile("/proc/self/uid_map", p.uidMap);
+    writeFile("/proc/self/gid_map", p.gidMap);
+  }
   execve(p.path, p.argv.data(), p.envp.data());
   _exit(127);
 }

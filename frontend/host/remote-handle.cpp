@@ -25,7 +25,10 @@ RingResources RingResources::create(uint64_t dataSize) {
   r->header.ringEntries = ipc::kRingEntries;
   r->header.dataOffset = ipc::dataAreaOffset();
   r->header.dataSize = dataSize;
-  return {std::move(region), ipc::Doorbell(), ipc::Doorbell()};
+  auto submit = ipc::DoorbellPipe::create();
+  auto complete = ipc::DoorbellPipe::create();
+  return {std::move(region), ipc::Doorbell(kj::mv(submit.ringEnd)), ipc::DoorbellWaiter(kj::mv(complete.waitEnd), true),
+          kj::mv(submit.waitEnd), kj::mv(complete.ringEnd)};
 }
 
 RemoteHandle::RemoteHandle(RingResources rings, ExportInfo info, kj::AutoCloseFd hostDeath,

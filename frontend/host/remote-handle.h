@@ -36,8 +36,10 @@ using chain::Slot;
 // The rings and doorbells, made before the host is asked to open a handle.
 struct RingResources {
   ipc::ShmRegion region;
-  ipc::Doorbell submitBell;
-  ipc::Doorbell completeBell;
+  ipc::Doorbell submitBell;           // we ring it
+  ipc::DoorbellWaiter completeBell;   // we wait on it (non-blocking)
+  kj::AutoCloseFd hostSubmitEnd;      // the ends handed to the host
+  kj::AutoCloseFd hostCompleteEnd;
   static RingResources create(uint64_t dataSize);
 };
 

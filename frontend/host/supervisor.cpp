@@ -331,8 +331,8 @@ kj::Own<RemoteHandle> Supervisor::open(const std::string& exportName, bool reado
     auto r = req.initRings();
     r.setRegion(kj::heap<FdCap>(rings.region.fd()));
     r.setRegionSize(rings.region.size());
-    r.setSubmitBell(kj::heap<FdCap>(rings.submitBell.fd()));
-    r.setCompleteBell(kj::heap<FdCap>(rings.completeBell.fd()));
+    r.setSubmitBell(kj::heap<FdCap>(rings.hostSubmitEnd.get()));
+    r.setCompleteBell(kj::heap<FdCap>(rings.hostCompleteEnd.get()));
     auto peer = req.initPeer();
     peer.setAddress(kj::arrayPtr(client.address.data(), client.address.size()));
     if (client.credentials) {
@@ -359,6 +359,9 @@ kj::Own<RemoteHandle> Supervisor::open(const std::string& exportName, bool reado
           }
         });
   });
+  // The host has its own copies of its bells' ends now.
+  rings.hostSubmitEnd = nullptr;
+  rings.hostCompleteEnd = nullptr;
   KJ_IF_MAYBE(o, opened) {
     uint64_t id = o->id;
     auto executor = std::make_shared<kj::Own<const kj::Executor>>(executor_->addRef());

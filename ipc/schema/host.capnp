@@ -12,7 +12,7 @@
 using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("nbdcage::ipc::schema");
 
-const protocolVersion :UInt32 = 1;
+const protocolVersion :UInt32 = 2;  # 2: doorbells are pipes (RingSetup)
 
 interface FileDescriptor {
   # Carries exactly one file descriptor from the frontend to the host
@@ -57,8 +57,8 @@ struct RingSetup {
   # never has to trust a descriptor coming from the host.
   region @0 :FileDescriptor;   # memfd holding ipc/layout.h's Region
   regionSize @1 :UInt64;       # bytes; the host maps exactly this much
-  submitBell @2 :FileDescriptor;   # eventfd the frontend rings for the host
-  completeBell @3 :FileDescriptor; # eventfd the host rings for the frontend
+  submitBell @2 :FileDescriptor;   # read end of a pipe the frontend rings for the host
+  completeBell @3 :FileDescriptor; # write end of a pipe the host rings for the frontend
 }
 
 struct Peer {

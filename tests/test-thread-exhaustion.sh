@@ -1,0 +1,45 @@
+#!/bin/sh
+# Running out of threads costs one client, never the server: with a
+# process limit (RLIMIT_NPROC, which binds any user but root) a flood of
+# idle connections is refused one by one with a log line, and once they
+# go, a new client is served.  nbdcage runs as an unprivileged user here,
+# so this also covers the sandbox's way in without root (a user namespace).
+. "$(dirname "$0")/functions.sh"
+requires setpriv prlimit nbdinfo
+id nobody >/dev/null 2>&1 || { echo "SKIP: no user nobody"; exit 77; }
+[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root to become another user"; exit 77; }
+# nobody must reach the binaries and plugins.
+setpriv --reuid=nobody --regid=nogroup --clear-groups test -x "$NBDCAGE" ||
+  { echo "SKIP: user nobody cannot run $NBDCAGE"; exit 77; }
+# Processes nobody already runs count against the limit too.
+others=$(pgrep -cu nobody || true)
+limit=$((others + 24))
+
+chmod 755 "$tmp"
+mkdir "$tmp/run" && chown nobody "$tmp/run"
+sock=$tmp/run/sock
+setpriv --reuid=nobody --regid=nogroup --clear-groups \
+  prlimit --nproc="$limit" "$NBDCAGE" -f -U "$sock" memory 1M 2> "$tmp/log" &
+pid=$!
+cleanup_fn "kill $pid 2>/dev/null; wait $pid 2>/dev/null"
+poll 30 test -S "$sock" || { cat "$tmp/log"; fail "nbdcage did not start as nobody"; }
+nbdinfo --size "nbd+unix://?socket=$sock" | grep -qx 1048576 || fail "not served before the flood"
+
+# 60 idle connections: more than the limit allows threads for.
+/usr/bin/python3 - "$sock" <<'PY'
+import socket, sys, time
+conns = []
+for i in range(60):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    conns.append(s)
+time.sleep(1)
+for s in conns:
+    s.close()
+PY
+kill -0 "$pid" 2>/dev/null || { cat "$tmp/log"; fail "nbdcage died when it ran out of threads"; }
+grep -q "no thread for it" "$tmp/log" || { cat "$tmp/log"; fail "the refused connections were not logged"; }
+# Once the flood has gone, clients are served again.
+poll 20 sh -c "nbdinfo --size 'nbd+unix://?socket=$sock' 2>/dev/null | grep -qx 1048576" ||
+  { cat "$tmp/log"; fail "no client served after the flood"; }
+echo PASS

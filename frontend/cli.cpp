@@ -51,6 +51,8 @@ po::options_description describeOptions() {
        "set the plugin's debug flag NAME_debug_FLAG to N")
       ("filter", po::value<std::vector<std::string>>()->composing()->value_name("FILTER"),
        "add FILTER to the chain (repeatable; the first is nearest the client)")
+      ("request-timeout", po::value<unsigned>()->value_name("SECONDS"),
+       "fail a request the plugin has not answered in SECONDS with EIO and replace its host (default 60; 0: never)")
       ("exit-with-parent", "exit when the parent process exits")
       ("run", po::value<std::string>()->value_name("CMD"), "run CMD with the server, then exit with its status")
       ("allow-path", po::value<std::vector<std::string>>()->composing()->value_name("PATH[:ro]"),
@@ -137,6 +139,7 @@ void readOptions(const po::variables_map& vm, Config& c) {
     if (c.threads == 0 || c.threads > 1024) fail("-t: the number of threads must be between 1 and 1024");
   }
   if (vm.count("run")) c.run = vm["run"].as<std::string>();
+  if (vm.count("request-timeout")) c.requestTimeout = vm["request-timeout"].as<unsigned>();
   if (vm.count("debug")) {
     for (const auto& d : vm["debug"].as<std::vector<std::string>>()) {
       if (!isDebugFlag(d)) fail("-D (Debug Flag) must have the format NAME.FLAG=N, not '" + d + "'");

@@ -38,6 +38,7 @@ struct Config {
   bool allowExec = false;                 // --allow-exec
   std::string exportName;                 // -e, used for $uri and $exportname
   unsigned threads = 16;                  // -t
+  unsigned requestTimeout = 60;           // --request-timeout, seconds; 0: none
   std::optional<std::string> run;         // --run CMD
   bool socketActivation = false;          // LISTEN_PID/LISTEN_FDS name us
   std::optional<std::string> pidfile;     // -P, absolute

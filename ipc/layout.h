@@ -39,6 +39,20 @@ enum class Op : uint16_t {
   kExtents = 7,
 };
 
+// For messages: "a read", "a write", ...
+inline const char* opName(Op op) {
+  switch (op) {
+    case Op::kRead: return "a read";
+    case Op::kWrite: return "a write";
+    case Op::kFlush: return "a flush";
+    case Op::kTrim: return "a trim";
+    case Op::kCache: return "a cache";
+    case Op::kZero: return "a zero";
+    case Op::kExtents: return "an extents request";
+  }
+  return "a request";
+}
+
 // Flags carried in SubmitDesc::flags: nbdkit's data-call flags.
 inline constexpr uint16_t kFlagMayTrim = 1 << 0;
 inline constexpr uint16_t kFlagFua = 1 << 1;

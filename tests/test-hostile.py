@@ -52,15 +52,12 @@ class Unanswered(Exception):
 
 
 class Server:
-    def __init__(self, tmp, params, sandbox, extra=()):
+    def __init__(self, tmp, params, options):
         self.sock = os.path.join(tmp, "sock")
-        args = [NBDCAGE, "-f", "-U", self.sock] + list(extra)
-        if not sandbox:
-            args.append("--no-sandbox")
-        args += [HOSTILE] + params
+        args = [NBDCAGE, "-f", "-U", self.sock] + list(options) + [HOSTILE] + params
         env = dict(os.environ)
         env[SECRET] = "hunter2"
-        self.log = open(os.path.join(tmp, "log"), "w+")
+        self.log = open(os.path.join(tmp, "log"), "w+", errors="replace")
         self.proc = subprocess.Popen(args, env=env, stderr=self.log, stdout=self.log)
         deadline = time.time() + 20
         # An attack during start-up may end it: frontend_ok() says so.
@@ -71,9 +68,10 @@ class Server:
         self.log.seek(0)
         return self.log.read()
 
-    def read(self, offset, count, timeout=15):
+    def read(self, offset, count, export="", timeout=15):
         """A read with a deadline: a stopped or hung server is an error."""
         h = nbd.NBD()
+        h.set_export_name(export)
         deadline = time.time() + timeout
 
         def wait(done):
@@ -94,47 +92,64 @@ class Server:
         return buf.to_bytearray()
 
     def stop(self):
+        # SIGKILL: what nbdcage started must go with it even then (the
+        # kernel's parent-death signal, the host's PID namespace).
         if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGCONT)
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            self.proc.kill()
+            self.proc.wait()
         if not self.log.closed:
             self.text = self.logtext()
             self.log.close()
 
 
-def run_attack(tmp, params, sandbox, extra=()):
-    """Returns (report line, server): the server is still running."""
-    srv = Server(tmp, params, sandbox, extra)
+def run_attack(tmp, params, options):
+    """Starts the server and reads the report from the attacked export.
+    Returns (report line, problems, server): the server is still running."""
+    srv = Server(tmp, params, options)
+    problems = []
     try:
-        line = srv.read(0, 512).split(b"\n")[0].decode(errors="replace")
-    except (nbd.Error, Unanswered) as e:
-        line = "no answer: %s" % e
+        line = srv.read(0, 512, export="attack", timeout=6).split(b"\n")[0].decode(errors="replace")
+    except Unanswered as e:
+        line = "no answer"
+        problems.append("the attacked client got %s" % e)
+    except nbd.Error as e:
+        line = "error: %s" % e  # an answer: the boundary held
     time.sleep(0.1)  # a signal's effect, if any, shows by now
-    return line, srv
+    return line, problems, srv
 
 
 def frontend_ok(srv):
-    """The frontend is alive, not stopped, and serves a new client."""
+    """The frontend is alive, not stopped, and serves a new client on
+    another export correctly (allowing for a host being replaced)."""
     if srv.proc.poll() is not None:
         return "the frontend died (status %s)" % srv.proc.returncode
     if state(srv.proc.pid) in "Tt":
         return "the frontend is stopped"
-    try:
-        data = srv.read(4096, 4096)
-    except (nbd.Error, Unanswered) as e:
-        return "a new client got an error: %s" % e
-    if data != bytearray(4096):
-        return "a new client read wrong bytes"
+    for attempt in range(3):
+        try:
+            data = srv.read(4096, 4096, timeout=5)
+            return None if data == bytearray(4096) else "a new client read wrong bytes"
+        except (nbd.Error, Unanswered) as e:
+            problem = "a new client got an error: %s" % e
+            time.sleep(0.5)
+    return problem
+
+
+def no_effect(tmp, srv):
     return None
 
 
-# Each case: name -> (params(tmp, ctx), effect(tmp, srv) -> problem or None)
-def no_effect(tmp, srv):
+def attacked_export_bounded(tmp, srv):
+    """During the attack, 20 more reads of the attacked export: each is
+    answered (data, or an error once the deadline gives up) in bounded
+    time, generous beside the 2 s deadline."""
+    for i in range(20):
+        try:
+            srv.read(8192, 512, export="attack", timeout=10)
+        except Unanswered as e:
+            return "a read during the attack got %s" % e
+        except nbd.Error:
+            pass
     return None
 
 
@@ -146,7 +161,7 @@ def file_untouched(path):
 
 def no_orphan(tmp, srv):
     srv.stop()
-    time.sleep(0.3)
+    time.sleep(0.5)
     left = procs_named("hostile-orphan")
     for p in left:
         os.kill(p, signal.SIGKILL)
@@ -160,41 +175,77 @@ def listener(family, addr):
     return s
 
 
+class Case:
+    """One attack.  `params(tmp, ctx)`: the plugin's parameters; `effect`:
+    a check from outside; `options`: nbdcage's options for the contained
+    run; `baseline`: the options for the run that must show the attack
+    working (None: the defence cannot be switched off; it was shown by
+    reverting it); `effect_only`: the plugin's own report is no verdict
+    (the attack is allowed to start, its effect is not)."""
+
+    def __init__(self, name, params, effect=no_effect, options=(), baseline=("--no-sandbox",), effect_only=False,
+                 note="n/a: a frontend defence with no switch; shown failing against the code before it"):
+        self.name, self.params, self.effect = name, params, effect
+        self.options, self.baseline, self.effect_only = list(options), baseline, effect_only
+        self.note = note
+
+
+DEADLINE = ["--request-timeout=2"]
+NO_DEADLINE = ["--request-timeout=0"]
+
 CASES = [
-    ("kill-frontend", lambda t, c: ["attack=kill-frontend"], no_effect),
-    ("kill-frontend at config", lambda t, c: ["when=config", "attack=kill-frontend"], no_effect),
-    ("kill-frontend at get_ready", lambda t, c: ["when=ready", "attack=kill-frontend"], no_effect),
-    ("kill-frontend at open", lambda t, c: ["when=open", "attack=kill-frontend"], no_effect),
-    ("stop-frontend", lambda t, c: ["attack=stop-frontend"], no_effect),
-    ("kill(-1)", lambda t, c: ["attack=kill-all"], no_effect),
-    ("ptrace the frontend", lambda t, c: ["attack=ptrace-frontend"], no_effect),
-    ("/proc/FRONTEND/mem", lambda t, c: ["attack=frontend-mem"], no_effect),
-    ("/proc/FRONTEND/oom_score_adj", lambda t, c: ["attack=frontend-oom"], no_effect),
-    ("/proc/FRONTEND/fd", lambda t, c: ["attack=frontend-fd"], no_effect),
-    ("read /etc/shadow", lambda t, c: ["attack=read-file", "target=/etc/shadow"], no_effect),
-    ("read /etc/shadow at config", lambda t, c: ["when=config", "target=/etc/shadow", "attack=read-file"],
-     no_effect),
-    ("write outside granted paths", lambda t, c: ["attack=write-file", "target=" + os.path.join(t, "pwned")],
-     file_untouched(lambda t: os.path.join(t, "pwned"))),
-    ("write /proc/sys/kernel/core_pattern",
-     lambda t, c: ["attack=open-write", "target=/proc/sys/kernel/core_pattern"], no_effect),
-    ("read /dev/kmsg", lambda t, c: ["attack=read-file", "target=/dev/kmsg"], no_effect),
-    ("connect to 127.0.0.1", lambda t, c: ["attack=connect-inet", "target=%d" % c["v4"].getsockname()[1]],
-     no_effect),
-    ("connect to ::1", lambda t, c: ["attack=connect-inet6", "target=%d" % c["v6"].getsockname()[1]],
-     no_effect),
-    ("bind on 127.0.0.1", lambda t, c: ["attack=bind-inet", "target=0"], no_effect),
-    ("connect to the frontend's Unix socket",
-     lambda t, c: ["attack=connect-unix", "target=" + os.path.join(t, "sock")], no_effect),
-    ("exec from a C plugin", lambda t, c: ["attack=exec"], no_effect),
-    ("mount", lambda t, c: ["attack=mount", "target=" + t], no_effect),
-    ("SCHED_FIFO", lambda t, c: ["attack=sched-fifo"], no_effect),
-    ("the frontend's environment", lambda t, c: ["attack=env", "target=" + SECRET], no_effect),
-    ("a setsid grandchild outlives nbdcage", lambda t, c: ["attack=orphan"], no_orphan),
+    Case("kill-frontend", lambda t, c: ["attack=kill-frontend"]),
+    Case("kill-frontend at config", lambda t, c: ["when=config", "attack=kill-frontend"]),
+    Case("kill-frontend at get_ready", lambda t, c: ["when=ready", "attack=kill-frontend"]),
+    Case("kill-frontend at open", lambda t, c: ["when=open", "attack=kill-frontend"]),
+    Case("stop-frontend", lambda t, c: ["attack=stop-frontend"]),
+    Case("kill(-1)", lambda t, c: ["attack=kill-all"]),
+    Case("ptrace the frontend", lambda t, c: ["attack=ptrace-frontend"]),
+    Case("/proc/FRONTEND/mem", lambda t, c: ["attack=frontend-mem"]),
+    Case("/proc/FRONTEND/oom_score_adj", lambda t, c: ["attack=frontend-oom"]),
+    Case("/proc/FRONTEND/fd", lambda t, c: ["attack=frontend-fd"]),
+    Case("read /etc/shadow", lambda t, c: ["attack=read-file", "target=/etc/shadow"]),
+    Case("read /etc/shadow at config", lambda t, c: ["when=config", "target=/etc/shadow", "attack=read-file"]),
+    Case("write outside granted paths", lambda t, c: ["attack=write-file", "target=" + os.path.join(t, "pwned")],
+         file_untouched(lambda t: os.path.join(t, "pwned"))),
+    Case("write /proc/sys/kernel/core_pattern",
+         lambda t, c: ["attack=open-write", "target=/proc/sys/kernel/core_pattern"]),
+    Case("read /dev/kmsg", lambda t, c: ["attack=read-file", "target=/dev/kmsg"]),
+    Case("connect to 127.0.0.1", lambda t, c: ["attack=connect-inet", "target=%d" % c["v4"].getsockname()[1]]),
+    Case("connect to ::1", lambda t, c: ["attack=connect-inet6", "target=%d" % c["v6"].getsockname()[1]]),
+    Case("bind on 127.0.0.1", lambda t, c: ["attack=bind-inet", "target=0"]),
+    Case("connect to the frontend's Unix socket",
+         lambda t, c: ["attack=connect-unix", "target=" + os.path.join(t, "sock")]),
+    Case("exec from a C plugin", lambda t, c: ["attack=exec"]),
+    Case("mount", lambda t, c: ["attack=mount", "target=" + t]),
+    Case("SCHED_FIFO", lambda t, c: ["attack=sched-fifo"]),
+    Case("the frontend's environment", lambda t, c: ["attack=env", "target=" + SECRET]),
+    Case("a setsid grandchild outlives nbdcage", lambda t, c: ["attack=orphan"], no_orphan, effect_only=True),
+    # The frontend's own defences: deadlines, and a host that breaks the
+    # protocol is killed and replaced.
+    Case("hang in pread", lambda t, c: ["attack=hang"], options=DEADLINE, baseline=NO_DEADLINE),
+    Case("hang in open", lambda t, c: ["when=open", "attack=hang"], options=DEADLINE, baseline=NO_DEADLINE),
+    Case("the host stops itself", lambda t, c: ["attack=stop-self"], options=DEADLINE,
+         baseline=["--no-sandbox"] + NO_DEADLINE, effect_only=True),
+    Case("the host shuts its control socket", lambda t, c: ["attack=close-rpc"], options=DEADLINE, baseline=None,
+         effect_only=True),
+    Case("doorbell abuse", lambda t, c: ["attack=bells"], attacked_export_bounded, options=DEADLINE,
+         baseline=None, effect_only=True),
+    Case("ring corruption", lambda t, c: ["attack=corrupt-rings"], attacked_export_bounded, options=DEADLINE,
+         baseline=None, effect_only=True, note="n/a: rings have been validated since the first version"),
 ]
-# Attacks judged by their effect alone: starting the process is allowed,
-# its outliving the host is not.
-EFFECT_ONLY = {"a setsid grandchild outlives nbdcage"}
+
+
+def attempt(case, ctx, options):
+    with tempfile.TemporaryDirectory(prefix="nbdcage-hostile.") as tmp:
+        line, problems, srv = run_attack(tmp, case.params(tmp, ctx), options)
+        try:
+            problems += [p for p in (frontend_ok(srv), case.effect(tmp, srv)) if p]
+        finally:
+            srv.stop()
+    if problems:
+        problems.append("nbdcage's log ends: " + " / ".join(srv.text.splitlines()[-6:]))
+    return line, problems
 
 
 def main():
@@ -205,34 +256,26 @@ def main():
         ctx["v6"] = None
     only = sys.argv[1:]
     failed = []
-    for name, params, effect in CASES:
-        if only and name not in only:
+    for case in CASES:
+        if only and case.name not in only:
             continue
-        if "::1" in name and ctx["v6"] is None:
-            print("SKIP %-45s no IPv6 loopback here" % name)
+        if "::1" in case.name and ctx["v6"] is None:
+            print("SKIP %-40s no IPv6 loopback here" % case.name)
             continue
-        outcome = {}
-        for sandbox in (True, False):
-            with tempfile.TemporaryDirectory(prefix="nbdcage-hostile.") as tmp:
-                line, srv = run_attack(tmp, params(tmp, ctx), sandbox)
-                try:
-                    problems = [p for p in (frontend_ok(srv), effect(tmp, srv)) if p]
-                finally:
-                    srv.stop()
-                    log = srv.text
-                outcome[sandbox] = (line, problems, log)
-        line, problems, log = outcome[True]
-        bare_line, bare_problems, _ = outcome[False]
-        ok = (line.startswith("blocked") or name in EFFECT_ONLY) and not problems
-        shown = bare_line.startswith("escaped") or bare_problems
-        verdict = "PASS" if ok and shown else "FAIL"
-        print("%s %-45s sandboxed: %s%s | unsandboxed: %s%s" % (
-            verdict, name, line, "; " + "; ".join(problems) if problems else "",
-            bare_line, "; " + "; ".join(bare_problems) if bare_problems else ""))
-        if not ok:
-            failed.append(name)
+        line, problems = attempt(case, ctx, case.options)
+        contained = (line.startswith("blocked") or line.startswith("error") or case.effect_only) and not problems
+        shown, bare = True, case.note
+        if case.baseline is not None:
+            bare_line, bare_problems = attempt(case, ctx, case.baseline)
+            shown = bare_line.startswith("escaped") or bool(bare_problems)
+            bare = bare_line + ("; " + "; ".join(bare_problems) if bare_problems else "")
+        print("%s %-40s contained: %s%s | %s: %s" % (
+            "PASS" if contained and shown else "FAIL", case.name, line,
+            "; " + "; ".join(problems) if problems else "", " ".join(case.baseline or ["baseline"]), bare))
+        if not contained:
+            failed.append(case.name)
         elif not shown:
-            failed.append(name + " (the attack does not work even unsandboxed: the test proves nothing)")
+            failed.append(case.name + " (the attack does not work even without the defence: the test proves nothing)")
     for s in ctx.values():
         if s:
             s.close()

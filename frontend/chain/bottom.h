@@ -28,6 +28,12 @@ class Bottom : public Next {
   // Readable when completions may be waiting; clearDoorbell() after that.
   virtual int doorbellFd() const = 0;
   virtual void clearDoorbell() = 0;
+  // Milliseconds until the oldest request in flight reaches its deadline
+  // (0: it has), or -1 when nothing has one: how long poll() may sleep.
+  virtual int msUntilDeadline() const { return -1; }
+  // After waking: a request past its deadline fails with EIO, and so does
+  // everything else below (whatever was answering is given up on).
+  virtual void enforceDeadlines() {}
   // Readable once whatever completes requests is gone; then hostDied()
   // fails what it still held.
   virtual int hostDeathFd() const = 0;

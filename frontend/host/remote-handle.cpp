@@ -1,6 +1,9 @@
 #include "frontend/host/remote-handle.h"
 
 #include <kj/debug.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -32,10 +35,12 @@ RingResources RingResources::create(uint64_t dataSize) {
 }
 
 RemoteHandle::RemoteHandle(RingResources rings, ExportInfo info, kj::AutoCloseFd hostDeath,
-                           std::function<void()> onClose)
+                           std::chrono::milliseconds requestTimeout, std::string plugin, std::function<void()> onClose)
     : rings_(std::move(rings)),
       info_(std::move(info)),
       hostDeath_(kj::mv(hostDeath)),
+      timeout_(requestTimeout),
+      plugin_(std::move(plugin)),
       onClose_(std::move(onClose)),
       shared_(reinterpret_cast<ipc::Region*>(rings_.region.data())),
       data_(rings_.region.data() + ipc::dataAreaOffset()),
@@ -70,13 +75,14 @@ void RemoteHandle::submit(const chain::Io& io) {
   uint32_t tag = io.slot.tag;
   KJ_ASSERT(tag < ipc::kRingEntries && state_[tag] == kReserved, "submitting a slot not held", tag);
   submitted_[tag] = io;
+  if (timeout_.count() > 0) submittedAt_[tag] = std::chrono::steady_clock::now();
   state_[tag] = kSubmitted;
   ++submittedCount_;
   if (broken_) return finish(tag, EIO, 0);
   const Slot& s = slots_[tag];
   ipc::SubmitDesc d{tag, static_cast<uint16_t>(io.op), io.flags, io.offset, io.count, s.bufLen, s.bufOffset};
   if (submit_.push(d) != ipc::RingStatus::kOk) {
-    breakHandle("the submit ring is corrupted");
+    hostViolated("the submit ring is corrupted");
     return finish(tag, EIO, 0);
   }
   if (submit_.consumerNeedsWakeup()) rings_.submitBell.ring();
@@ -94,9 +100,18 @@ void RemoteHandle::breakHandle(const char* why) {
   broken_ = true;
 }
 
+// A host that breaks the protocol is not trusted again: it is killed (and
+// replaced for the next connection), and this connection fails.
+void RemoteHandle::hostViolated(const char* why) {
+  if (!broken_) killHost();
+  breakHandle(why);
+}
+
+void RemoteHandle::killHost() const { syscall(SYS_pidfd_send_signal, hostDeath_.get(), SIGKILL, nullptr, 0); }
+
 bool RemoteHandle::deliver(const ipc::CompleteDesc& c) {
   if (c.tag >= ipc::kRingEntries || state_[c.tag] != kSubmitted) {
-    breakHandle("the host completed a request that was not in flight");
+    hostViolated("the host completed a request that was not in flight");
     return false;
   }
   int error = c.error < 0 || c.error > 4095 ? EIO : c.error;
@@ -124,7 +139,7 @@ void RemoteHandle::drainCompletions(size_t max) {
     ipc::RingStatus st = complete_.pop(c);  // copied out of shared memory once
     if (st == ipc::RingStatus::kEmpty) return;
     if (st == ipc::RingStatus::kCorrupt) {
-      breakHandle("the complete ring is corrupted");
+      hostViolated("the complete ring is corrupted");
     } else {
       deliver(c);
     }
@@ -142,6 +157,33 @@ void RemoteHandle::hostDied() {
   while (!broken_ && complete_.pop(c) == ipc::RingStatus::kOk) deliver(c);
   breakHandle("the plugin host died");
   failSubmitted();
+}
+
+int RemoteHandle::msUntilDeadline() const {
+  if (timeout_.count() == 0 || submittedCount_ == 0 || broken_) return -1;
+  auto oldest = std::chrono::steady_clock::time_point::max();
+  for (uint32_t t = 0; t < ipc::kRingEntries; ++t)
+    if (state_[t] == kSubmitted) oldest = std::min(oldest, submittedAt_[t]);
+  auto left = oldest + timeout_ - std::chrono::steady_clock::now();
+  if (left.count() <= 0) return 0;
+  return static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(left).count());
+}
+
+void RemoteHandle::enforceDeadlines() {
+  if (timeout_.count() == 0 || submittedCount_ == 0 || broken_) return;
+  auto now = std::chrono::steady_clock::now();
+  for (uint32_t t = 0; t < ipc::kRingEntries; ++t) {
+    if (state_[t] != kSubmitted || now - submittedAt_[t] < timeout_) continue;
+    const chain::Io& io = submitted_[t];
+    fprintf(stderr,
+            "nbdcage: plugin '%s': %s of %u bytes at offset %llu did not complete within %lld ms; its host is "
+            "killed and replaced\n",
+            plugin_.c_str(), ipc::opName(io.op), io.count, static_cast<unsigned long long>(io.offset),
+            static_cast<long long>(timeout_.count()));
+    killHost();
+    hostDied();
+    return;
+  }
 }
 
 void RemoteHandle::failSubmitted() {

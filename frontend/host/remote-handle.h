@@ -17,6 +17,7 @@
 #include <kj/io.h>
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -52,9 +53,13 @@ class RemoteHandle final : public chain::Bottom {
   static constexpr uint64_t kLargeAreaStart = ipc::kRingEntries * kHomeSlice;
   static constexpr uint64_t kDataAreaSize = kLargeAreaStart + (64ull << 20);
 
-  // `hostDeath` becomes readable when the host process is gone (a pidfd).
-  // `onClose` runs on destruction (it closes the host-side handle).
-  RemoteHandle(RingResources rings, ExportInfo info, kj::AutoCloseFd hostDeath, std::function<void()> onClose);
+  // `hostDeath` becomes readable when the host process is gone (a pidfd;
+  // SIGKILL goes through it when a request misses its deadline).
+  // `requestTimeout` (0: none) is how long a request may stay with the
+  // host; `plugin` names it in the log.  `onClose` runs on destruction (it
+  // closes the host-side handle).
+  RemoteHandle(RingResources rings, ExportInfo info, kj::AutoCloseFd hostDeath, std::chrono::milliseconds requestTimeout,
+               std::string plugin, std::function<void()> onClose);
   ~RemoteHandle() override;
   RemoteHandle(const RemoteHandle&) = delete;
   RemoteHandle& operator=(const RemoteHandle&) = delete;
@@ -72,6 +77,8 @@ class RemoteHandle final : public chain::Bottom {
   void disarmDoorbell() override;
   int doorbellFd() const override { return rings_.completeBell.fd(); }
   int hostDeathFd() const override { return hostDeath_.get(); }
+  int msUntilDeadline() const override;
+  void enforceDeadlines() override;
   void clearDoorbell() override { rings_.completeBell.drain(); }
   // The host died: delivers what it completed before, then fails the rest.
   void hostDied() override;
@@ -79,6 +86,8 @@ class RemoteHandle final : public chain::Bottom {
 
  private:
   void breakHandle(const char* why);
+  void hostViolated(const char* why);
+  void killHost() const;
   void failSubmitted();
   bool deliver(const ipc::CompleteDesc& c);
   void finish(uint32_t tag, int error, uint32_t extents);
@@ -86,6 +95,8 @@ class RemoteHandle final : public chain::Bottom {
   RingResources rings_;
   ExportInfo info_;
   kj::AutoCloseFd hostDeath_;
+  std::chrono::milliseconds timeout_;
+  std::string plugin_;
   std::function<void()> onClose_;
   ipc::Region* shared_;
   uint8_t* data_;
@@ -95,6 +106,7 @@ class RemoteHandle final : public chain::Bottom {
   BufferAllocator allocator_;
   std::array<Slot, ipc::kRingEntries> slots_{};
   std::array<chain::Io, ipc::kRingEntries> submitted_{};
+  std::array<std::chrono::steady_clock::time_point, ipc::kRingEntries> submittedAt_{};
   std::array<uint8_t, ipc::kRingEntries> state_{};  // kFree, kReserved, kSubmitted
   std::array<uint32_t, ipc::kRingEntries> freeStack_{};
   uint32_t freeTags_ = ipc::kRingEntries;

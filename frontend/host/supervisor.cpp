@@ -31,6 +31,7 @@ struct Supervisor::Host {
   schema::PluginHost::Client client = nullptr;
   kj::Own<kj::UnixEventPort::FdObserver> observer;
   kj::Promise<void> watch = nullptr;  // declared after observer: destroyed first
+  kj::Promise<void> deafWatch = nullptr;  // declared after network: destroyed first
   std::thread relay;                  // copies the host's stderr into ours
   kj::Promise<void> shutdownWatch = nullptr;  // the outstanding waitForShutdown
   kj::Promise<void> stopping = nullptr;       // the serverStopping call, once sent
@@ -193,6 +194,17 @@ void Supervisor::watchHost(Host& host) {
   host.observer = kj::heap<kj::UnixEventPort::FdObserver>(io_.unixEventPort, host.pidfd.get(),
                                                           kj::UnixEventPort::FdObserver::OBSERVE_READ);
   host.watch = host.observer->whenBecomesReadable().then([this, &host]() { reap(host, false); }).eagerlyEvaluate(nullptr);
+  // A host that shuts its end of the RPC socket and lives on is as good as
+  // dead: it is killed, so its connections fail and the next gets a new one.
+  host.deafWatch = host.network->onDisconnect()
+                       .then([&host]() {
+                         if (!host.dead) {
+                           fprintf(stderr, "nbdcage: the plugin host (pid %d) closed its control socket; killing it\n",
+                                   host.process->pid());
+                           host.process->killAll();
+                         }
+                       })
+                       .eagerlyEvaluate(nullptr);
 }
 
 int Supervisor::reap(Host& host, bool expected) {
@@ -279,6 +291,7 @@ void Supervisor::announceStopping() {
 
 void Supervisor::stopHost() {
   if (!host_) return;
+  host_->deafWatch = nullptr;  // this disconnect is ours
   handles_.clear();
   host_->stopping = nullptr;
   host_->shutdownWatch = nullptr;
@@ -299,6 +312,10 @@ void Supervisor::stopHost() {
 
 // Runs `call(host)` on the loop thread (starting a host if none runs) and
 // waits for it.  Any failure becomes nullopt with `failure` saying why.
+//
+// The call has the request deadline: a host that does not answer in time
+// (a plugin hung in open or list_exports, a stopped host) is killed, so
+// the next call gets a new one.
 template <typename T, typename Call>
 kj::Maybe<T> Supervisor::callHost(std::string& failure, Call&& call) {
   return executor_->executeSync([&]() -> kj::Promise<kj::Maybe<T>> {
@@ -309,10 +326,21 @@ kj::Maybe<T> Supervisor::callHost(std::string& failure, Call&& call) {
       failure = e.what();
       return kj::Maybe<T>(nullptr);
     }
-    return call(host).catch_([&failure](kj::Exception&& e) -> kj::Maybe<T> {
+    auto answer = call(host).catch_([&failure](kj::Exception&& e) -> kj::Maybe<T> {
       failure = e.getType() == kj::Exception::Type::DISCONNECTED ? "the plugin host died" : e.getDescription().cStr();
       return nullptr;
     });
+    if (config_.requestTimeout == 0) return answer;
+    uint64_t generation = host->generation;
+    auto late = io_.provider->getTimer()
+                    .afterDelay(config_.requestTimeout * kj::SECONDS)
+                    .then([this, generation, &failure]() -> kj::Maybe<T> {
+                      failure = "the plugin did not answer within " + std::to_string(config_.requestTimeout) +
+                                " s; its host is killed and replaced";
+                      if (host_ && host_->generation == generation && !host_->dead) host_->process->killAll();
+                      return nullptr;
+                    });
+    return answer.exclusiveJoin(kj::mv(late));
   });
 }
 
@@ -372,7 +400,8 @@ kj::Own<RemoteHandle> Supervisor::open(const std::string& exportName, bool reado
         // The loop is gone: the host goes with it.
       }
     };
-    return kj::heap<RemoteHandle>(std::move(rings), kj::mv(o->info), kj::mv(o->death), std::move(onClose));
+    return kj::heap<RemoteHandle>(std::move(rings), kj::mv(o->info), kj::mv(o->death),
+                                  std::chrono::seconds(config_.requestTimeout), config_.plugin, std::move(onClose));
   }
   fprintf(stderr, "nbdcage: cannot open export '%s': %s\n", exportName.c_str(), failure.c_str());
   throw HostError(failure);

@@ -100,10 +100,11 @@ bool Transmission::waitForEvents() {
   if (n == 0) return false;
   int r;
   do {
-    r = poll(fds, n, -1);
+    r = poll(fds, n, bottom_.msUntilDeadline());
   } while (r < 0 && errno == EINTR);
   if (armed) bottom_.disarmDoorbell();
   if (r < 0) return false;
+  bottom_.enforceDeadlines();
   if (inIdx >= 0 && (fds[inIdx].revents & (POLLIN | POLLHUP | POLLERR))) inputReady_ = true;
   if (outIdx >= 0 && (fds[outIdx].revents & (POLLOUT | POLLHUP | POLLERR))) outputBlocked_ = false;
   if (bellIdx >= 0 && (fds[bellIdx].revents & POLLIN)) bottom_.clearDoorbell();

@@ -2,7 +2,9 @@
  * harm, as an attacker would write one against nbdcage-plugin.h: it tries
  * one attack (attack=NAME, with target=... where the attack needs one) at
  * one moment of its life (when=config|ready|open|pread, default pread) and
- * reports what happened in the first bytes of the disk:
+ * reports what happened in the first bytes of the disk.  At open and pread
+ * it attacks only connections to the export named "attack", so that the
+ * tests' other clients see an ordinary disk of zeroes:
  *
  *   "escaped: WHAT\n"   the attack worked (the sandbox failed)
  *   "blocked: WHY\n"    the kernel refused it
@@ -34,6 +36,8 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *attack = "";
@@ -269,6 +273,85 @@ static void fork_bomb(void)
   report_errno(what);
 }
 
+/* The descriptors of ours that are doorbells: pipes and eventfds. */
+static int bell_fds(int *fds, int *eventfd, int max)
+{
+  int n = 0;
+  DIR *d = opendir("/proc/self/fd");
+  if (!d) return 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL && n < max) {
+    char path[300], link[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+    ssize_t len = readlink(path, link, sizeof link - 1);
+    if (len <= 0) continue;
+    link[len] = 0;
+    if (strncmp(link, "pipe:", 5) == 0 || strcmp(link, "anon_inode:[eventfd]") == 0) {
+      eventfd[n] = link[0] == 'a';
+      fds[n++] = atoi(e->d_name);
+    }
+  }
+  closedir(d);
+  return n;
+}
+
+/* For 20 s, on every connection's bells: made blocking, eventfds pushed
+ * to their maximum, every ring that arrives stolen.  (Rings made up on
+ * every pipe would include the host's own nbdkit_shutdown bell, which a
+ * plugin may ring anyway: nbdkit's API lets it stop the server.) */
+static void *abuse_bells(void *arg)
+{
+  int fds[64], eventfd[64];
+  uint64_t max = 0xfffffffffffffffeULL;
+  time_t end = time(NULL) + 20;
+  while (time(NULL) < end) {
+    int n = bell_fds(fds, eventfd, 64);
+    for (int i = 0; i < n; ++i) {
+      fcntl(fds[i], F_SETFL, 0);
+      if (eventfd[i]) (void) !write(fds[i], &max, sizeof max);
+    }
+    for (int i = 0; i < n; ++i) {
+      fcntl(fds[i], F_SETFL, O_NONBLOCK);
+      char buf[64];
+      (void) !read(fds[i], buf, sizeof buf);
+    }
+  }
+  return NULL;
+}
+
+/* The buffer of the read that started the attack: it lies in the shared
+ * region of the attacked connection. */
+static void *attack_buf;
+
+/* For 20 s: random bytes over the attacked connection's rings. */
+static void *corrupt_rings(void *arg)
+{
+  FILE *maps = fopen("/proc/self/maps", "r");
+  char line[512];
+  unsigned long start = 0, end = 0, s, e;
+  while (maps && fgets(line, sizeof line, maps))
+    if (sscanf(line, "%lx-%lx", &s, &e) == 2 && s <= (unsigned long) attack_buf && (unsigned long) attack_buf < e) {
+      start = s;
+      end = e;
+    }
+  if (maps) fclose(maps);
+  if (!start) return NULL;
+  unsigned long len = end - start < 65536 ? end - start : 65536;
+  unsigned seed = 1;
+  time_t stop = time(NULL) + 20;
+  while (time(NULL) < stop)
+    for (unsigned long i = 0; i < len; i += 8) ((volatile unsigned char *) start)[i] = (unsigned char) rand_r(&seed);
+  return NULL;
+}
+
+static void in_thread(void *(*body)(void *), const char *what)
+{
+  pthread_t t;
+  if (pthread_create(&t, NULL, body, NULL) != 0) return report_errno("pthread_create");
+  pthread_detach(t);
+  report(1, what);
+}
+
 static void attack_now(void)
 {
   done = 1;
@@ -296,6 +379,17 @@ static void attack_now(void)
   else if (strcmp(attack, "connect-unix") == 0) connect_unix();
   else if (strcmp(attack, "exec") == 0) run_child(exec_true);
   else if (strcmp(attack, "orphan") == 0) orphan();
+  else if (strcmp(attack, "hang") == 0) {
+    for (;;) pause();
+  } else if (strcmp(attack, "stop-self") == 0) {
+    if (kill(getpid(), SIGSTOP) == 0) report(1, "sent itself SIGSTOP");
+    else report_errno("kill");
+  } else if (strcmp(attack, "close-rpc") == 0) {
+    /* ... and then stays alive: hostile_cleanup never returns. */
+    if (shutdown(3, SHUT_RDWR) == 0) report(1, "shut the control socket");
+    else report_errno("shutdown");
+  } else if (strcmp(attack, "bells") == 0) in_thread(abuse_bells, "abusing the doorbells");
+  else if (strcmp(attack, "corrupt-rings") == 0) in_thread(corrupt_rings, "corrupting the rings");
   else if (strcmp(attack, "fork-bomb") == 0) fork_bomb();
   else if (strcmp(attack, "mount") == 0) {
     if (mount("none", target, "tmpfs", 0, NULL) == 0) {
@@ -335,18 +429,34 @@ static int hostile_get_ready(void)
   return 0;
 }
 
+struct handle { int attacking; };
+
 static void *hostile_open(int readonly)
 {
-  if (!done && strcmp(when, "open") == 0) attack_now();
-  return NBDKIT_HANDLE_NOT_NEEDED;
+  struct handle *h = malloc(sizeof *h);
+  if (!h) return NULL;
+  h->attacking = strcmp(nbdkit_export_name(), "attack") == 0;
+  if (h->attacking && !done && strcmp(when, "open") == 0) attack_now();
+  return h;
+}
+
+static void hostile_close(void *h) { free(h); }
+
+static void hostile_cleanup(void)
+{
+  if (strcmp(attack, "close-rpc") == 0)
+    for (;;) pause();
 }
 
 static int64_t hostile_get_size(void *h) { return 1024 * 1024; }
 
-static int hostile_pread(void *h, void *buf, uint32_t count, uint64_t offset, uint32_t flags)
+static int hostile_pread(void *handle, void *buf, uint32_t count, uint64_t offset, uint32_t flags)
 {
-  if (!done && strcmp(when, "pread") == 0) attack_now();
+  struct handle *h = handle;
   memset(buf, 0, count);
+  if (!h->attacking) return 0;
+  attack_buf = buf;
+  if (!done && strcmp(when, "pread") == 0) attack_now();
   size_t len = strlen(result);
   if (offset < len) {
     size_t n = len - offset < count ? len - offset : count;
@@ -360,6 +470,8 @@ static struct nbdkit_plugin plugin = {
   .config = hostile_config,
   .get_ready = hostile_get_ready,
   .open = hostile_open,
+  .close = hostile_close,
+  .cleanup = hostile_cleanup,
   .get_size = hostile_get_size,
   .pread = hostile_pread,
 };

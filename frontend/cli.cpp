@@ -53,6 +53,9 @@ po::options_description describeOptions() {
        "add FILTER to the chain (repeatable; the first is nearest the client)")
       ("request-timeout", po::value<unsigned>()->value_name("SECONDS"),
        "fail a request the plugin has not answered in SECONDS with EIO and replace its host (default 60; 0: never)")
+      ("on-plugin-crash", po::value<std::string>()->value_name("restart|fail|exit"),
+       "when the plugin host dies: start a new one, refuse clients, or exit (default: fail for plugins that keep "
+       "their data in memory, else restart)")
       ("exit-with-parent", "exit when the parent process exits")
       ("run", po::value<std::string>()->value_name("CMD"), "run CMD with the server, then exit with its status")
       ("allow-path", po::value<std::vector<std::string>>()->composing()->value_name("PATH[:ro]"),
@@ -140,6 +143,11 @@ void readOptions(const po::variables_map& vm, Config& c) {
   }
   if (vm.count("run")) c.run = vm["run"].as<std::string>();
   if (vm.count("request-timeout")) c.requestTimeout = vm["request-timeout"].as<unsigned>();
+  if (vm.count("on-plugin-crash")) {
+    c.onPluginCrash = vm["on-plugin-crash"].as<std::string>();
+    if (c.onPluginCrash != "restart" && c.onPluginCrash != "fail" && c.onPluginCrash != "exit")
+      fail("--on-plugin-crash must be restart, fail or exit, not '" + c.onPluginCrash + "'");
+  }
   if (vm.count("debug")) {
     for (const auto& d : vm["debug"].as<std::vector<std::string>>()) {
       if (!isDebugFlag(d)) fail("-D (Debug Flag) must have the format NAME.FLAG=N, not '" + d + "'");
@@ -236,6 +244,23 @@ void dumpConfig() {
 }
 
 }  // namespace
+
+std::string pluginShortName(const std::string& path) {
+  std::string base = fs::path(path).filename().string();
+  for (std::string prefix : {"nbdkit-", "nbdcage-"})
+    if (base.starts_with(prefix) && base.ends_with("-plugin.so"))
+      return base.substr(prefix.size(), base.size() - prefix.size() - 10);
+  return base;
+}
+
+std::string Config::onCrash() const {
+  if (!onPluginCrash.empty()) return onPluginCrash;
+  // Their disks live in the host's memory (or its private /tmp).
+  static const char* const kInMemory[] = {"memory", "data", "tmpdisk"};
+  for (const char* name : kInMemory)
+    if (pluginShortName(pluginPath) == name) return "fail";
+  return "restart";
+}
 
 std::string selfDirectory() {
   std::error_code ec;

@@ -39,6 +39,7 @@ struct Config {
   std::string exportName;                 // -e, used for $uri and $exportname
   unsigned threads = 16;                  // -t
   unsigned requestTimeout = 60;           // --request-timeout, seconds; 0: none
+  std::string onPluginCrash;              // restart|fail|exit; empty: by the plugin (onCrash())
   std::optional<std::string> run;         // --run CMD
   bool socketActivation = false;          // LISTEN_PID/LISTEN_FDS name us
   std::optional<std::string> pidfile;     // -P, absolute
@@ -48,6 +49,10 @@ struct Config {
   // Without -f, --run, -s, --exit-with-parent or socket activation,
   // nbdcage goes into the background once it serves.
   bool daemonize() const { return !foreground && !run && !single && !exitWithParent && !socketActivation; }
+  // --on-plugin-crash, or its default: "fail" for plugins that keep the
+  // export's data in their own memory (a new host would serve an empty
+  // disk under the same name), else "restart".
+  std::string onCrash() const;
   // --log, or its default: syslog for a daemon, else stderr.
   std::string logTo() const { return log.value_or(daemonize() ? "syslog" : "stderr"); }
 };
@@ -64,6 +69,10 @@ struct CliResult {
 };
 
 CliResult parseCommandLine(int argc, const char* const* argv);
+
+// "nbdkit-NAME-plugin.so" or "nbdcage-NAME-plugin.so" -> NAME (else the
+// file name).
+std::string pluginShortName(const std::string& pluginPath);
 
 // Where this executable lives (for finding the host and plugins uninstalled).
 std::string selfDirectory();

@@ -181,6 +181,7 @@ class Server {
     }
     // A plugin's nbdkit_shutdown(), or a filter, stops the server as SIGTERM would.
     done = done.exclusiveJoin(supervisor_.pluginAskedToStop().then([] { return kStopAsked; }));
+    done = done.exclusiveJoin(supervisor_.crashExit());
     done = done.exclusiveJoin(stop_.requested().then([] { return kStopAsked; }));
     if (captive_)
       done = done.exclusiveJoin(onSignals(io_.unixEventPort, {SIGQUIT, SIGHUP}));

@@ -4,7 +4,7 @@
 # served by a freshly started host.
 . "$(dirname "$0")/functions.sh"
 requires nbdsh
-start_nbdcage memory 1M
+start_nbdcage --on-plugin-crash=restart memory 1M
 
 cat > "$tmp/victim.py" <<PY
 import nbd, os, signal, sys, time

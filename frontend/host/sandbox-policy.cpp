@@ -25,16 +25,6 @@ const std::set<std::string> kExecPlugins = {"sh", "eval", "cc", "python", "perl"
 const std::set<std::string> kPathKeys = {"file", "dir", "tar"};
 const std::set<std::string> kReadOnlyPathKeys = {"script"};
 
-// "nbdkit-NAME-plugin.so" or "nbdcage-NAME-plugin.so" -> NAME.
-std::string pluginName(const std::string& path) {
-  std::string base = fs::path(path).filename().string();
-  for (const char* prefix : {"nbdkit-", "nbdcage-"}) {
-    std::string p = prefix;
-    if (base.starts_with(p) && base.ends_with("-plugin.so")) return base.substr(p.size(), base.size() - p.size() - 10);
-  }
-  return base;
-}
-
 void grant(SandboxPolicy& p, const std::string& path, bool writable) {
   std::error_code ec;
   fs::path abs = fs::absolute(path, ec).lexically_normal();
@@ -59,7 +49,7 @@ SandboxPolicy makeSandboxPolicy(const Config& c) {
   SandboxPolicy p;
   p.enabled = c.sandbox;
   p.network = c.allowNetwork;
-  p.exec = c.allowExec || kExecPlugins.count(pluginName(c.pluginPath)) > 0;
+  p.exec = c.allowExec || kExecPlugins.count(pluginShortName(c.pluginPath)) > 0;
   bool writable = !c.readonly;
   for (const auto& param : c.params) {
     auto eq = param.find('=');

@@ -114,6 +114,9 @@ Supervisor::Supervisor(const Config& config, const SandboxPolicy& sandbox, kj::A
   auto paf = kj::newPromiseAndFulfiller<void>();
   stopFulfiller_ = kj::mv(paf.fulfiller);
   stopRequested_ = paf.promise.fork();
+  auto crash = kj::newPromiseAndFulfiller<int>();
+  crashFulfiller_ = kj::mv(crash.fulfiller);
+  crashExit_ = crash.promise.fork();
 }
 
 void Supervisor::killHostNow() {
@@ -214,12 +217,17 @@ int Supervisor::reap(Host& host, bool expected) {
   // Whatever the plugin started (scripts, helpers) goes with its host.
   host.process->killAll();
   if (!expected) {
-    if (WIFSIGNALED(code))
-      fprintf(stderr, "nbdcage: the plugin host (pid %d) was killed by signal %d; a new one serves the next connection\n",
-              host.process->pid(), WTERMSIG(code));
-    else
-      fprintf(stderr, "nbdcage: the plugin host (pid %d) exited with status %d; a new one serves the next connection\n",
-              host.process->pid(), WEXITSTATUS(code));
+    std::string how = WIFSIGNALED(code) ? "was killed by signal " + std::to_string(WTERMSIG(code))
+                                        : "exited with status " + std::to_string(WEXITSTATUS(code));
+    std::string policy = config_.onCrash();
+    const char* next = policy == "restart" ? "a new one serves the next connection"
+                       : policy == "fail"  ? "its data went with it, so the export is refused from now on"
+                                           : "nbdcage exits";
+    fprintf(stderr, "nbdcage: the plugin host (pid %d) %s; %s\n", host.process->pid(), how.c_str(), next);
+    if (policy == "fail" && lost_.empty())
+      lost_ = "the plugin host for '" + config_.plugin + "' " + how +
+              ", and the data it kept in memory went with it; restart nbdcage (see --on-plugin-crash)";
+    if (policy == "exit") crashFulfiller_->fulfill(1);
   }
   return code;
 }
@@ -273,6 +281,8 @@ Supervisor::Host& Supervisor::ensureHost() {
     if (poll(&p, 1, 0) > 0) reap(*host_, false);
   }
   if (host_ && !host_->dead) return *host_;
+  // A new host would serve a new, empty disk under the same name.
+  if (!lost_.empty()) throw HostError(lost_);
   // Back off: a plugin that dies at once must not make us fork in a loop.
   auto since = std::chrono::steady_clock::now() - lastSpawn_;
   if (since < std::chrono::milliseconds(200)) std::this_thread::sleep_for(std::chrono::milliseconds(200) - since);

@@ -66,6 +66,9 @@ class Supervisor {
 
   // Loop thread: resolves when a plugin calls nbdkit_shutdown().
   kj::Promise<void> pluginAskedToStop() { return stopRequested_.addBranch(); }
+  // Loop thread: resolves with the status to exit with when the host dies
+  // and --on-plugin-crash says exit.
+  kj::Promise<int> crashExit() { return crashExit_.addBranch(); }
 
  private:
   struct Host;
@@ -92,6 +95,9 @@ class Supervisor {
   std::chrono::steady_clock::time_point lastSpawn_{};
   kj::Own<kj::PromiseFulfiller<void>> stopFulfiller_;
   kj::ForkedPromise<void> stopRequested_ = nullptr;
+  kj::Own<kj::PromiseFulfiller<int>> crashFulfiller_;
+  kj::ForkedPromise<int> crashExit_ = nullptr;
+  std::string lost_;  // --on-plugin-crash=fail after a crash: why the export is gone
 };
 
 // Runs a plugin host that loads and configures the plugin, prints its

@@ -291,7 +291,7 @@ CliResult parseCommandLine(int argc, const char* const* argv) {
       result.exitStatus = 0;
       return result;
     }
-    if (vm.count("dump-config")) {
+    if (vm.count("dump-config") && !vm.count("args")) {
       dumpConfig();
       result.exitStatus = 0;
       return result;
@@ -312,6 +312,13 @@ CliResult parseCommandLine(int argc, const char* const* argv) {
     if (vm.count("dump-plugin") && c.single) fail("--dump-plugin cannot be used with -s");
     c.pluginPath = findPlugin(c.plugin);
     c.hostPath = findHost();
+    if (vm.count("dump-config")) {
+      // With a plugin: also the sandbox its host would get (main prints it).
+      dumpConfig();
+      result.action = CliResult::Action::kDumpSandbox;
+      result.exitStatus = 0;
+      return result;
+    }
     if (version || vm.count("dump-plugin")) {
       // The plugin's own facts come from loading it, in a plugin host.
       result.action = CliResult::Action::kProbe;

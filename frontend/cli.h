@@ -61,8 +61,10 @@ struct Config {
 // text (help, version, or a one-line error) is already printed.  kProbe:
 // the plugin host must print the plugin's facts (--dump-plugin, or
 // --version with a plugin) and nbdcage exits with its status.
+// kDumpSandbox: --dump-config with a plugin: the build configuration is
+// printed; the sandbox policy for that command line is still to print.
 struct CliResult {
-  enum class Action { kServe, kExit, kProbe } action;
+  enum class Action { kServe, kExit, kProbe, kDumpSandbox } action;
   bool dumpPlugin = false;  // kProbe: everything, not just the version
   int exitStatus = 0;
   Config config;

@@ -32,6 +32,10 @@ int main(int argc, char** argv) {
     fprintf(stderr, "nbdcage: %s\n", e.what());
     return 1;
   }
+  if (cli.action == nbdcage::CliResult::Action::kDumpSandbox) {
+    fputs(sandbox.describe().c_str(), stdout);
+    return 0;
+  }
   if (!config.sandbox) fprintf(stderr, "nbdcage: warning: --no-sandbox: the plugin runs unconfined (debugging only)\n");
   if (cli.action == nbdcage::CliResult::Action::kProbe) {
     // --version: "nbdcage V" (printed already), each filter, then the plugin,

@@ -22,4 +22,22 @@ grep -q '^version_major=[0-9][0-9]*$' "$tmp/config" || fail "--dump-config: no v
 grep -q '^bindir=/' "$tmp/config" || fail "--dump-config: no bindir"
 host=$(sed -n 's/^pluginhost=//p' "$tmp/config")
 [ -x "$host" ] || fail "--dump-config: pluginhost=$host is not executable"
+
+# --dump-config with a plugin: also the sandbox that command line gets.
+: > "$tmp/disk"; mkdir "$tmp/extra"
+"$NBDCAGE" --dump-config file "$tmp/disk" --allow-path="$tmp/extra:ro" > "$tmp/sandbox"
+grep -q '^version=' "$tmp/sandbox" || fail "--dump-config PLUGIN: no build configuration"
+grep -qx 'sandbox=on' "$tmp/sandbox" || fail "--dump-config PLUGIN: sandbox not on"
+grep -qx "sandbox_path=$tmp/disk" "$tmp/sandbox" || fail "the file= path is not granted read-write"
+grep -qx "sandbox_path=$tmp/extra:ro" "$tmp/sandbox" || fail "--allow-path=...:ro is not granted read-only"
+grep -qx 'sandbox_network=none' "$tmp/sandbox" || fail "network is not refused by default"
+grep -qx 'sandbox_exec=refused' "$tmp/sandbox" || fail "exec is not refused for a C plugin"
+grep -q '^sandbox_landlock_abi=[0-9]' "$tmp/sandbox" || fail "no Landlock ABI"
+"$NBDCAGE" --dump-config -r --allow-network --allow-exec file "$tmp/disk" > "$tmp/sandbox"
+grep -qx "sandbox_path=$tmp/disk:ro" "$tmp/sandbox" || fail "-r does not make the grant read-only"
+grep -qx 'sandbox_network=allowed' "$tmp/sandbox" || fail "--allow-network is not shown"
+grep -qx 'sandbox_exec=allowed' "$tmp/sandbox" || fail "--allow-exec is not shown"
+"$NBDCAGE" --dump-config --no-sandbox memory 1M | grep -qx 'sandbox=off' || fail "--no-sandbox is not shown"
+if "$NBDCAGE" --dump-config memory 1M --allow-path="$tmp/missing" 2> "$tmp/err"; then fail "a missing --allow-path was accepted"; fi
+grep -q "allow-path: $tmp/missing: no such file" "$tmp/err" || fail "unclear error: $(cat "$tmp/err")"
 echo PASS

@@ -1,5 +1,6 @@
 #include "frontend/host/sandbox-policy.h"
 
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -100,9 +101,19 @@ std::vector<std::string> SandboxPolicy::hostEnv() const {
 std::string SandboxPolicy::describe() const {
   std::string out = std::string("sandbox=") + (enabled ? "on" : "off") + "\n";
   if (!enabled) return out;
+  long abi = syscall(SYS_landlock_create_ruleset, nullptr, 0, 1 /* LANDLOCK_CREATE_RULESET_VERSION */);
+  out += "sandbox_identity=" + std::string(geteuid() == 0 ? "uid 0" : "the caller's uid, as root of a user namespace") +
+         ", no capabilities, no_new_privs, not dumpable\n";
+  out += std::string("sandbox_namespaces=pid,mount,ipc,uts") + (network ? "" : ",net") + (geteuid() == 0 ? "" : ",user") +
+         " (each as the kernel allows; the log says when it refuses)\n";
+  out += "sandbox_landlock_abi=" + std::to_string(abi < 0 ? 0 : abi) + "\n";
+  out += std::string("sandbox_seccomp=deny-list") + (exec ? "" : ", no exec") + ", socket families unix,netlink" +
+         (network ? ",inet,inet6" : "") + "\n";
   out += std::string("sandbox_network=") + (network ? "allowed" : "none") + "\n";
   out += std::string("sandbox_exec=") + (exec ? "allowed" : "refused") + "\n";
+  out += "sandbox_private=/proc,/tmp,/dev/shm\n";
   for (const auto& g : paths) out += std::string("sandbox_path=") + g.path + (g.writable ? "" : ":ro") + "\n";
+  out += "sandbox_limits=core 0, oom_score_adj 1000\n";
   return out;
 }
 

@@ -33,8 +33,12 @@ HandleServer::HandleServer(Plugin& plugin, void* h, const ExportAnswers& answers
       serializeAll_(serializeAll) {
   KJ_REQUIRE(shared_->header.magic == ipc::kRegionMagic && shared_->header.version == ipc::kLayoutVersion,
              "shared region has a wrong magic or layout version");
+  // Workers start on demand (growPool), up to `workers`: a fast plugin is
+  // served by one or two threads, and 1000 idle connections do not cost
+  // 16,000 threads.  Without even one, the open fails (the caller says why).
   started_.resize(workers);
-  for (unsigned i = 0; i < workers; ++i) workers_.emplace_back([this, i] { workerLoop(i); });
+  workers_.reserve(workers);
+  workers_.emplace_back([this] { workerLoop(0); });
 }
 
 HandleServer::~HandleServer() {
@@ -81,9 +85,12 @@ bool HandleServer::nextRequest(unsigned worker, SubmitDesc& out) {
         if (watching) {
           watching_ = false;
           if (idleWorkers_ > 0) moreWork_.notify_one();  // hand over the watch
+          else growPool();                               // to a new worker
         }
         started_[worker] = now;
         ++busy_;
+        // More is waiting and nobody will watch it while we are busy.
+        if (!watching_ && idleWorkers_ == 0 && submit_.pending()) growPool();
         return true;
       }
       if (st == RingStatus::kCorrupt) {
@@ -111,7 +118,10 @@ bool HandleServer::nextRequest(unsigned worker, SubmitDesc& out) {
       submit_.awake();
       polling_ = false;
       // Work arrived.  Make sure someone watches while it is being done.
-      if (!watching_ && idleWorkers_ > 0) moreWork_.notify_one();
+      if (!watching_) {
+        if (idleWorkers_ > 0) moreWork_.notify_one();
+        else growPool();
+      }
       continue;
     } else if (!watching_ && (pending || busy_ > 0)) {
       watching_ = watching = true;
@@ -121,6 +131,20 @@ bool HandleServer::nextRequest(unsigned worker, SubmitDesc& out) {
     ++idleWorkers_;
     moreWork_.wait(lock);
     --idleWorkers_;
+  }
+}
+
+// One more worker, if the pool may grow (under consumeLock_).  A thread the
+// system will not give us (a pids or process limit) is not an error: the
+// handle goes on with the workers it has.
+void HandleServer::growPool() {
+  if (stopping_.load() || workers_.size() >= started_.size()) return;
+  try {
+    unsigned i = static_cast<unsigned>(workers_.size());
+    workers_.emplace_back([this, i] { workerLoop(i); });
+  } catch (const std::system_error& e) {
+    nbdkit_error("cannot start another worker thread (%s); this handle goes on with %zu", e.what(), workers_.size());
+    started_.resize(workers_.size());  // stop trying
   }
 }
 

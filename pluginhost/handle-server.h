@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -45,6 +46,7 @@ class HandleServer {
   void workerLoop(unsigned worker);
   bool nextRequest(unsigned worker, ipc::SubmitDesc& out);  // false: stop
   void waitForRing() const;
+  void growPool();
   Clock::time_point oldestCallStart() const;
   ipc::CompleteDesc execute(const ipc::SubmitDesc& d);
   int dataCall(const ipc::SubmitDesc& d, uint8_t* buf, uint32_t& extentsOut);

@@ -5,6 +5,7 @@
 #include <kj/debug.h>
 
 #include <memory>
+#include <system_error>
 #include <thread>
 
 #include "pluginhost/abi-context.h"
@@ -223,11 +224,19 @@ kj::Promise<void> HostServer::open(OpenContext context) {
       ++opens_->running;
     }
     // The thread uses only what outlives it: the plugin and the shared state.
-    std::thread([&plugin = plugin_, opens = opens_, connection, readonly, fulfiller, gated]() {
-      runOpen(plugin, opens, connection, readonly, **fulfiller, gated);
-      std::lock_guard lock(opens->lock);
-      if (--opens->running == 0) opens->idle.notify_all();
-    }).detach();
+    try {
+      std::thread([&plugin = plugin_, opens = opens_, connection, readonly, fulfiller, gated]() {
+        runOpen(plugin, opens, connection, readonly, **fulfiller, gated);
+        std::lock_guard lock(opens->lock);
+        if (--opens->running == 0) opens->idle.notify_all();
+      }).detach();
+    } catch (const std::system_error& e) {
+      // No thread for this open (a pids limit): this client is refused,
+      // saying why; the host and its other clients go on.
+      std::lock_guard lock(opens_->lock);
+      if (--opens_->running == 0) opens_->idle.notify_all();
+      kj::throwFatalException(KJ_EXCEPTION(OVERLOADED, "the plugin host has no thread for another open", e.what()));
+    }
 
     return paf.promise.then([this, context, connection = std::move(connection), gated, region = kj::mv(region),
                              submitBell = kj::mv(submitBell), completeBell = kj::mv(completeBell)](Opened o) mutable {

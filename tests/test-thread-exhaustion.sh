@@ -42,4 +42,29 @@ grep -q "no thread for it" "$tmp/log" || { cat "$tmp/log"; fail "the refused con
 # Once the flood has gone, clients are served again.
 poll 20 sh -c "nbdinfo --size 'nbd+unix://?socket=$sock' 2>/dev/null | grep -qx 1048576" ||
   { cat "$tmp/log"; fail "no client served after the flood"; }
+
+# Real clients until threads run out in the frontend or in the plugin host
+# (its workers start on demand): a refused client gets an error, never a
+# dead server, and the clients already in keep reading their data.
+/usr/bin/python3 - "$sock" <<'PY' || { cat "$tmp/log"; fail "clients beyond the limit"; }
+import nbd, sys
+clients, refused = [], 0
+for i in range(40):
+    h = nbd.NBD()
+    try:
+        h.connect_unix(sys.argv[1])
+        h.pwrite(bytes([i + 1]) * 512, i * 4096)
+        clients.append((i, h))
+    except nbd.Error as e:
+        refused += 1
+print("served", len(clients), "refused", refused)
+assert clients, "no client was served"
+assert refused, "the limit was never reached: the test proves nothing"
+for i, h in clients:
+    assert h.pread(512, i * 4096) == bytes([i + 1]) * 512, "client %d read wrong data" % i
+PY
+kill -0 "$pid" 2>/dev/null || { cat "$tmp/log"; fail "nbdcage died when its host ran out of threads"; }
+grep -q "died\|killed" "$tmp/log" && { cat "$tmp/log"; fail "the plugin host died when it ran out of threads"; }
+poll 20 sh -c "nbdinfo --size 'nbd+unix://?socket=$sock' 2>/dev/null | grep -qx 1048576" ||
+  { cat "$tmp/log"; fail "no client served once the others left"; }
 echo PASS

@@ -51,6 +51,8 @@ po::options_description describeOptions() {
        "set the plugin's debug flag NAME_debug_FLAG to N")
       ("filter", po::value<std::vector<std::string>>()->composing()->value_name("FILTER"),
        "add FILTER to the chain (repeatable; the first is nearest the client)")
+      ("timeout", po::value<unsigned>()->value_name("SECONDS"),
+       "drop a client that has not finished the handshake after waiting SECONDS for it (default 10; 0: never)")
       ("request-timeout", po::value<unsigned>()->value_name("SECONDS"),
        "fail a request the plugin has not answered in SECONDS with EIO and replace its host (default 60; 0: never)")
       ("on-plugin-crash", po::value<std::string>()->value_name("restart|fail|exit"),
@@ -143,6 +145,7 @@ void readOptions(const po::variables_map& vm, Config& c) {
   }
   if (vm.count("run")) c.run = vm["run"].as<std::string>();
   if (vm.count("request-timeout")) c.requestTimeout = vm["request-timeout"].as<unsigned>();
+  if (vm.count("timeout")) c.handshakeTimeout = vm["timeout"].as<unsigned>();
   if (vm.count("on-plugin-crash")) {
     c.onPluginCrash = vm["on-plugin-crash"].as<std::string>();
     if (c.onPluginCrash != "restart" && c.onPluginCrash != "fail" && c.onPluginCrash != "exit")

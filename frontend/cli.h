@@ -39,6 +39,7 @@ struct Config {
   std::string exportName;                 // -e, used for $uri and $exportname
   unsigned threads = 16;                  // -t
   unsigned requestTimeout = 60;           // --request-timeout, seconds; 0: none
+  unsigned handshakeTimeout = 10;         // --timeout, seconds; 0: none
   std::string onPluginCrash;              // restart|fail|exit; empty: by the plugin (onCrash())
   std::optional<std::string> run;         // --run CMD
   bool socketActivation = false;          // LISTEN_PID/LISTEN_FDS name us

@@ -49,11 +49,20 @@ namespace {
 
 // One connection, start to end, on the calling thread.
 // A filter's preconnect refusal closes it before the greeting.
-void serveConnection(nbd::Stream& stream, chain::Chain& chain, bool readonly) {
+void serveConnection(nbd::Stream& stream, chain::Chain& chain, const Config& config) {
   try {
     if (!chain.preconnect()) return;
-    nbd::Handshake handshake(stream, chain, readonly, chain::Client::of(stream.inFd()));
+    nbd::Handshake handshake(stream, chain, config.readonly, chain::Client::of(stream.inFd()));
+    // A client that will not finish negotiating must not hold a thread
+    // for ever (as qemu-nbd after CVE-2024-7409): only the time spent
+    // waiting for the client counts, not the plugin's open.
+    if (config.handshakeTimeout > 0) stream.setWaitBudget(std::chrono::seconds(config.handshakeTimeout));
     auto negotiated = handshake.run();
+    stream.setWaitBudget(std::nullopt);
+    if (stream.timedOut()) {
+      fprintf(stderr, "nbdcage: a client did not finish the handshake within %u s; dropped\n", config.handshakeTimeout);
+      return;
+    }
     if (!negotiated) return;
     nbd::Transmission(stream, *negotiated).run();
   } catch (const std::exception& e) {
@@ -97,9 +106,9 @@ class Acceptor {
       // The thread may outlive this acceptor (which goes when shutdown
       // starts), never the ConnectionSet and chain: serve() waits for it.
       try {
-        std::thread([fd, id, &conns = conns_, &chain = chain_, readonly = config_.readonly] {
+        std::thread([fd, id, &conns = conns_, &chain = chain_, &config = config_] {
           nbd::Stream stream(fd, fd);
-          serveConnection(stream, chain, readonly);
+          serveConnection(stream, chain, config);
           conns.remove(id);
           close(fd);
         }).detach();
@@ -206,7 +215,7 @@ class Server {
     single_ = std::thread([this, fulfiller]() {
       uint64_t id = conns_.add(STDIN_FILENO);
       nbd::Stream stream(STDIN_FILENO, STDOUT_FILENO);
-      serveConnection(stream, chain_, config_.readonly);
+      serveConnection(stream, chain_, config_);
       conns_.remove(id);
       (*fulfiller)->fulfill(0);
     });

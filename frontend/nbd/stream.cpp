@@ -11,18 +11,24 @@
 
 namespace nbdcage::nbd {
 
-namespace {
 // Blocking helpers must work after setNonBlocking too (a final error
-// reply): wait for the descriptor instead of failing with EAGAIN.
-bool waitFor(int fd, short events) {
+// reply): wait for the descriptor instead of failing with EAGAIN.  With a
+// budget, the wait comes out of it.
+bool Stream::waitFor(int fd, short events) {
   struct pollfd p = {fd, events, 0};
   int r;
+  auto start = std::chrono::steady_clock::now();
   do {
-    r = poll(&p, 1, -1);
+    int timeout = budget_ ? static_cast<int>(budget_->count()) : -1;
+    r = poll(&p, 1, timeout);
   } while (r < 0 && errno == EINTR);
+  if (budget_) {
+    auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+    *budget_ = std::max(std::chrono::milliseconds(0), *budget_ - spent);
+    if (r == 0) timedOut_ = true;
+  }
   return r > 0;
 }
-}  // namespace
 
 bool Stream::readExact(void* buf, size_t n) {
   if (n == 0) return true;  // buf may be null (an empty option payload)
@@ -37,6 +43,7 @@ bool Stream::readExact(void* buf, size_t n) {
   // Small: refill the buffer with whatever has arrived (at least n bytes).
   start_ = end_ = 0;
   while (end_ < n) {
+    if (!readyToRead()) return false;
     ssize_t r = read(in_, buffer_ + end_, kBufferSize - end_);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0 && errno == EAGAIN && waitFor(in_, POLLIN)) continue;
@@ -50,6 +57,7 @@ bool Stream::readExact(void* buf, size_t n) {
 
 bool Stream::readRaw(uint8_t* p, size_t n) {
   while (n > 0) {
+    if (!readyToRead()) return false;
     ssize_t r = read(in_, p, n);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0 && errno == EAGAIN && waitFor(in_, POLLIN)) continue;
@@ -72,6 +80,7 @@ bool Stream::discard(uint64_t n) {
 
 bool Stream::writeAll(struct iovec* iov, int count) {
   while (count > 0) {
+    if (budget_ && !waitFor(out_, POLLOUT)) return false;
     size_t written;
     IoStatus st = writeSome(iov, count, written);
     if (st == IoStatus::kClosed) return false;

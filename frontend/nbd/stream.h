@@ -9,7 +9,11 @@
 // deadlock it.
 #pragma once
 
+#include <poll.h>
 #include <sys/uio.h>
+
+#include <chrono>
+#include <optional>
 
 #include <cstddef>
 #include <cstdint>
@@ -23,6 +27,10 @@ class Stream {
   Stream(int in, int out) : in_(in), out_(out) {}
 
   // ---- blocking (handshake) ----
+  // How long the blocking calls may wait for the client, in all (nullopt:
+  // for ever).  Once it is spent they fail, and timedOut() says why.
+  void setWaitBudget(std::optional<std::chrono::milliseconds> budget) { budget_ = budget; }
+  bool timedOut() const { return timedOut_; }
   bool readExact(void* buf, size_t n);  // false on EOF or error
   bool discard(uint64_t n);
   bool writeAll(struct iovec* iov, int count);
@@ -48,12 +56,16 @@ class Stream {
  private:
   static constexpr size_t kBufferSize = 64 * 1024;
   bool readRaw(uint8_t* p, size_t n);
+  bool waitFor(int fd, short events);
+  bool readyToRead() { return !budget_ || waitFor(in_, POLLIN); }
 
   int in_;
   int out_;
   uint8_t buffer_[kBufferSize];
   size_t start_ = 0;  // unread bytes are buffer_[start_, end_)
   size_t end_ = 0;
+  std::optional<std::chrono::milliseconds> budget_;
+  bool timedOut_ = false;
 };
 
 }  // namespace nbdcage::nbd

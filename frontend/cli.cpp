@@ -55,6 +55,9 @@ po::options_description describeOptions() {
        "drop a client that has not finished the handshake after waiting SECONDS for it (default 10; 0: never)")
       ("request-timeout", po::value<unsigned>()->value_name("SECONDS"),
        "fail a request the plugin has not answered in SECONDS with EIO and replace its host (default 60; 0: never)")
+      ("isolate", po::value<std::string>()->value_name("connection|none"),
+       "connection: each client gets a plugin host of its own, so no plugin ever sees another client's data "
+       "(default none: one host serves every client)")
       ("on-plugin-crash", po::value<std::string>()->value_name("restart|fail|exit"),
        "when the plugin host dies: start a new one, refuse clients, or exit (default: fail for plugins that keep "
        "their data in memory, else restart)")
@@ -146,6 +149,11 @@ void readOptions(const po::variables_map& vm, Config& c) {
   if (vm.count("run")) c.run = vm["run"].as<std::string>();
   if (vm.count("request-timeout")) c.requestTimeout = vm["request-timeout"].as<unsigned>();
   if (vm.count("timeout")) c.handshakeTimeout = vm["timeout"].as<unsigned>();
+  if (vm.count("isolate")) {
+    std::string i = vm["isolate"].as<std::string>();
+    if (i != "connection" && i != "none") fail("--isolate must be connection or none, not '" + i + "'");
+    c.isolateConnections = i == "connection";
+  }
   if (vm.count("on-plugin-crash")) {
     c.onPluginCrash = vm["on-plugin-crash"].as<std::string>();
     if (c.onPluginCrash != "restart" && c.onPluginCrash != "fail" && c.onPluginCrash != "exit")

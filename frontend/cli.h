@@ -41,6 +41,7 @@ struct Config {
   unsigned requestTimeout = 60;           // --request-timeout, seconds; 0: none
   unsigned handshakeTimeout = 10;         // --timeout, seconds; 0: none
   std::string onPluginCrash;              // restart|fail|exit; empty: by the plugin (onCrash())
+  bool isolateConnections = false;        // --isolate=connection: a plugin host per client
   std::optional<std::string> run;         // --run CMD
   bool socketActivation = false;          // LISTEN_PID/LISTEN_FDS name us
   std::optional<std::string> pidfile;     // -P, absolute

@@ -40,6 +40,8 @@ struct Supervisor::Host {
   }
   uint64_t generation = 0;
   bool dead = false;
+  bool dedicated = false;  // one client's (--isolate=connection)
+  bool retired = false;    // its client left: its end is expected
 };
 
 namespace {
@@ -121,6 +123,40 @@ Supervisor::Supervisor(const Config& config, const SandboxPolicy& sandbox, kj::A
 
 void Supervisor::killHostNow() {
   if (host_ && !host_->dead) host_->process->killAll();
+  for (auto& [id, h] : dedicated_)
+    if (!h->dead) h->process->killAll();
+}
+
+Supervisor::Host* Supervisor::findHost(uint64_t generation) {
+  if (host_ && host_->generation == generation) return host_.get();
+  for (auto& [id, h] : dedicated_)
+    if (h->generation == generation) return h.get();
+  return nullptr;
+}
+
+// A client's own host: spawned for its open, retired at its close.  Hosts
+// of clients that left and have been reaped are dropped here.
+Supervisor::Host& Supervisor::dedicatedHost(uint64_t handleId) {
+  for (auto it = dedicated_.begin(); it != dedicated_.end();)
+    it = it->second->dead && it->second->retired ? dedicated_.erase(it) : std::next(it);
+  auto host = spawnHost();
+  host->dedicated = true;
+  watchHost(*host);
+  watchForShutdown(*host);
+  Host& ref = *host;
+  dedicated_[handleId] = kj::mv(host);
+  return ref;
+}
+
+void Supervisor::retire(Host& host) {
+  host.retired = true;
+  host.deafWatch = nullptr;
+  host.stopping = nullptr;
+  host.shutdownWatch = nullptr;
+  host.client = nullptr;
+  host.rpc = nullptr;
+  host.network = nullptr;
+  host.stream = nullptr;  // the host sees EOF and exits; its watch reaps it
 }
 
 void Supervisor::watchForShutdown(Host& host) {
@@ -213,13 +249,16 @@ void Supervisor::watchHost(Host& host) {
 int Supervisor::reap(Host& host, bool expected) {
   if (host.dead) return host.process->wait();
   host.dead = true;
+  expected = expected || host.retired;
   int code = host.process->wait();
   // Whatever the plugin started (scripts, helpers) goes with its host.
   host.process->killAll();
   if (!expected) {
     std::string how = WIFSIGNALED(code) ? "was killed by signal " + std::to_string(WTERMSIG(code))
                                         : "exited with status " + std::to_string(WEXITSTATUS(code));
-    std::string policy = config_.onCrash();
+    // A client's own host held that client's data only: the next client
+    // gets its own host anyway.
+    std::string policy = host.dedicated && config_.onCrash() == "fail" ? "restart" : config_.onCrash();
     const char* next = policy == "restart" ? "a new one serves the next connection"
                        : policy == "fail"  ? "its data went with it, so the export is refused from now on"
                                            : "nbdcage exits";
@@ -294,30 +333,33 @@ Supervisor::Host& Supervisor::ensureHost() {
 }
 
 void Supervisor::announceStopping() {
-  if (!host_ || host_->dead) return;
   // A host that cannot hear it any more is about to be stopped anyway.
-  host_->stopping = host_->client.serverStoppingRequest().send().ignoreResult().catch_([](kj::Exception&&) {}).eagerlyEvaluate(nullptr);
+  auto tell = [](Host& h) {
+    if (h.dead || h.retired) return;
+    h.stopping = h.client.serverStoppingRequest().send().ignoreResult().catch_([](kj::Exception&&) {}).eagerlyEvaluate(nullptr);
+  };
+  if (host_) tell(*host_);
+  for (auto& [id, h] : dedicated_) tell(*h);
+}
+
+void Supervisor::stopOne(Host& host) {
+  retire(host);
+  if (!host.dead) {
+    // Give an orderly exit (cleanup, unload) a moment, then insist.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (host.process->running() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (host.process->running()) host.process->kill(SIGKILL);
+    reap(host, true);
+  }
 }
 
 void Supervisor::stopHost() {
-  if (!host_) return;
-  host_->deafWatch = nullptr;  // this disconnect is ours
   handles_.clear();
-  host_->stopping = nullptr;
-  host_->shutdownWatch = nullptr;
-  host_->client = nullptr;
-  host_->rpc = nullptr;
-  host_->network = nullptr;
-  host_->stream = nullptr;  // closes the socket: the host sees EOF and exits
-  if (!host_->dead) {
-    // Give an orderly exit (cleanup, unload) a moment, then insist.
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (host_->process->running() && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    if (host_->process->running()) host_->process->kill(SIGKILL);
-    reap(*host_, true);
-  }
+  if (host_) stopOne(*host_);
   host_ = nullptr;
+  for (auto& [id, h] : dedicated_) stopOne(*h);
+  dedicated_.clear();
 }
 
 // Runs `call(host)` on the loop thread (starting a host if none runs) and
@@ -327,11 +369,11 @@ void Supervisor::stopHost() {
 // (a plugin hung in open or list_exports, a stopped host) is killed, so
 // the next call gets a new one.
 template <typename T, typename Call>
-kj::Maybe<T> Supervisor::callHost(std::string& failure, Call&& call) {
+kj::Maybe<T> Supervisor::callHost(std::string& failure, Call&& call, uint64_t dedicatedId) {
   return executor_->executeSync([&]() -> kj::Promise<kj::Maybe<T>> {
     Host* host;
     try {
-      host = &ensureHost();
+      host = dedicatedId != 0 ? &dedicatedHost(dedicatedId) : &ensureHost();
     } catch (const std::exception& e) {
       failure = e.what();
       return kj::Maybe<T>(nullptr);
@@ -347,7 +389,8 @@ kj::Maybe<T> Supervisor::callHost(std::string& failure, Call&& call) {
                     .then([this, generation, &failure]() -> kj::Maybe<T> {
                       failure = "the plugin did not answer within " + std::to_string(config_.requestTimeout) +
                                 " s; its host is killed and replaced";
-                      if (host_ && host_->generation == generation && !host_->dead) host_->process->killAll();
+                      Host* h = findHost(generation);
+                      if (h != nullptr && !h->dead) h->process->killAll();
                       return nullptr;
                     });
     return answer.exclusiveJoin(kj::mv(late));
@@ -362,6 +405,10 @@ kj::Own<RemoteHandle> Supervisor::open(const std::string& exportName, bool reado
     kj::AutoCloseFd death;
   };
   std::string failure;
+  // With --isolate=connection the handle's id is its host's key, so it is
+  // taken before the open (on the loop thread, as every use of the counter).
+  uint64_t dedicatedId = 0;
+  if (config_.isolateConnections) dedicatedId = executor_->executeSync([this] { return nextHandleId_++; });
   auto opened = callHost<Opened>(failure, [&](Host* host) {
     auto req = host->client.openRequest();
     req.setExportName(exportName);
@@ -382,10 +429,10 @@ kj::Own<RemoteHandle> Supervisor::open(const std::string& exportName, bool reado
     uint64_t generation = host->generation;
     int pidfd = host->pidfd.get();
     return req.send()
-        .then([this, generation, pidfd, &failure](capnp::Response<schema::PluginHost::OpenResults>&& resp)
-                  -> kj::Maybe<Opened> {
+        .then([this, generation, pidfd, dedicatedId, &failure](
+                  capnp::Response<schema::PluginHost::OpenResults>&& resp) -> kj::Maybe<Opened> {
           try {
-            Opened o{nextHandleId_++, validateExport(resp.getExport()), {}};
+            Opened o{dedicatedId != 0 ? dedicatedId : nextHandleId_++, validateExport(resp.getExport()), {}};
             handles_.emplace(o.id, std::make_pair(generation, resp.getHandle()));
             int death;
             KJ_SYSCALL(death = fcntl(pidfd, F_DUPFD_CLOEXEC, 3));
@@ -396,7 +443,7 @@ kj::Own<RemoteHandle> Supervisor::open(const std::string& exportName, bool reado
             return nullptr;
           }
         });
-  });
+  }, dedicatedId);
   // The host has its own copies of its bells' ends now.
   rings.hostSubmitEnd = nullptr;
   rings.hostCompleteEnd = nullptr;
@@ -414,15 +461,29 @@ kj::Own<RemoteHandle> Supervisor::open(const std::string& exportName, bool reado
                                   std::chrono::seconds(config_.requestTimeout), config_.plugin, std::move(onClose));
   }
   fprintf(stderr, "nbdcage: cannot open export '%s': %s\n", exportName.c_str(), failure.c_str());
+  if (dedicatedId != 0) {
+    try {  // the client's own host goes with its failed open
+      executor_->executeSync([this, dedicatedId]() { return closeHandle(dedicatedId); });
+    } catch (const kj::Exception&) {
+    }
+  }
   throw HostError(failure);
 }
 
 kj::Promise<void> Supervisor::closeHandle(uint64_t id) {
+  auto own = dedicated_.find(id);
+  if (own != dedicated_.end()) {
+    // The client's own host: its end closes the plugin's handle too.
+    handles_.erase(id);
+    retire(*own->second);
+    return kj::READY_NOW;
+  }
   auto it = handles_.find(id);
   if (it == handles_.end()) return kj::READY_NOW;
   auto [generation, cap] = std::move(it->second);
   handles_.erase(it);
-  if (!host_ || host_->dead || host_->generation != generation) return kj::READY_NOW;
+  Host* host = findHost(generation);
+  if (host == nullptr || host->dead) return kj::READY_NOW;
   return cap.closeRequest().send().ignoreResult().catch_([](kj::Exception&&) {});
 }
 

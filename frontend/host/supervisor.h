@@ -74,9 +74,13 @@ class Supervisor {
   struct Host;
 
   Host& ensureHost();  // loop thread
+  Host& dedicatedHost(uint64_t handleId);  // loop thread: --isolate=connection
+  Host* findHost(uint64_t generation);
+  void retire(Host& host);  // closes its socket; the watch reaps it
+  void stopOne(Host& host);  // blocks until it is gone
   void watchForShutdown(Host& host);
   template <typename T, typename Call>
-  kj::Maybe<T> callHost(std::string& failure, Call&& call);  // any other thread
+  kj::Maybe<T> callHost(std::string& failure, Call&& call, uint64_t dedicatedId = 0);  // any other thread
   kj::Own<Host> spawnHost();
   void watchHost(Host& host);
   kj::Promise<void> closeHandle(uint64_t id);
@@ -89,6 +93,7 @@ class Supervisor {
   kj::Own<const kj::Executor> executor_;
   std::string startDir_;  // where hosts run, whatever the daemon's cwd
   kj::Own<Host> host_;
+  std::map<uint64_t, kj::Own<Host>> dedicated_;  // --isolate=connection: handle id -> its own host
   uint64_t generation_ = 0;
   uint64_t nextHandleId_ = 1;
   std::map<uint64_t, std::pair<uint64_t, ipc::schema::Handle::Client>> handles_;  // id -> (generation, cap)

@@ -40,7 +40,9 @@ void grant(SandboxPolicy& p, const std::string& path, bool writable) {
 
 bool keepInHostEnv(const std::string& name) {
   static const std::set<std::string> kKeep = {"PATH",         "LANG",          "LANGUAGE",    "TZ",
-                                              "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"};
+                                              "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS",
+                                              // testing what holds on older kernels (nbdcage(1), SANDBOX)
+                                              "NBDCAGE_SANDBOX_WITHOUT", "NBDCAGE_LANDLOCK_ABI_MAX"};
   return kKeep.count(name) > 0 || name.starts_with("LC_");
 }
 

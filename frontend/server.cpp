@@ -273,8 +273,11 @@ class Server {
                      .exclusiveJoin(again.addBranch().then([](int) { return true; }))
                      .wait(io_.waitScope);
     if (conns_.size() > 0 && !hurry) {
-      // Requests stuck in the plugin: ending the host fails them with EIO.
-      supervisor_.stopHost();
+      // Requests stuck in the plugin: killing its hosts fails them with
+      // EIO, and each connection sends those replies before it ends.  (No
+      // blocking wait here: the loop must keep turning, and its timer
+      // with it, for the connections' closes to go through.)
+      supervisor_.killHostNow();
       waitUntilEmpty(timer, conns_, timer.now() + 5 * kj::SECONDS).wait(io_.waitScope);
     }
     if (userSocket_) unlink(userSocket_->c_str());

@@ -1,7 +1,7 @@
 #!/bin/sh
 # --dump-plugin and --version with a plugin load it in a plugin host and
 # print its facts; an unknown plugin fails; --dump-plugin with -s is an
-# error that prints nothing on stdout.
+# error that prints nothing on stdout.  The probes are sandboxed.
 . "$(dirname "$0")/functions.sh"
 
 "$NBDCAGE" memory --dump-plugin > "$tmp/dump"
@@ -27,4 +27,16 @@ if [ -f "$example2" ]; then
   grep -q '^has_dump_plugin=1$' "$tmp/ex2" && grep -q '^example2_extra=' "$tmp/ex2" \
     || { cat "$tmp/ex2"; fail "example2's dump_plugin output missing"; }
 fi
+
+# The probes run sandboxed too: a plugin that writes outside its grants
+# while it is configured for --dump-plugin or --version cannot (and can
+# with --no-sandbox, which shows the check can fail).
+hostile=${NBDCAGE_BUILD:?}/tests/plugins/hostile.so
+for probe in --dump-plugin --version; do
+  "$NBDCAGE" "$probe" "$hostile" when=config target="$tmp/pwned" attack=write-file > /dev/null
+  [ ! -e "$tmp/pwned" ] || fail "$probe ran the plugin unconfined"
+  "$NBDCAGE" "$probe" --no-sandbox "$hostile" when=config target="$tmp/pwned" attack=write-file > /dev/null 2>&1
+  [ -e "$tmp/pwned" ] || fail "the write attack does not work even unsandboxed: the check proves nothing"
+  rm -f "$tmp/pwned"
+done
 echo PASS

@@ -122,9 +122,13 @@ Supervisor::Supervisor(const Config& config, const SandboxPolicy& sandbox, kj::A
 }
 
 void Supervisor::killHostNow() {
-  if (host_ && !host_->dead) host_->process->killAll();
-  for (auto& [id, h] : dedicated_)
-    if (!h->dead) h->process->killAll();
+  // Ours to end: not a crash (no --on-plugin-crash consequences).
+  auto end = [](Host& h) {
+    h.retired = true;
+    if (!h.dead) h.process->killAll();
+  };
+  if (host_) end(*host_);
+  for (auto& [id, h] : dedicated_) end(*h);
 }
 
 Supervisor::Host* Supervisor::findHost(uint64_t generation) {

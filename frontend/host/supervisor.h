@@ -60,8 +60,8 @@ class Supervisor {
   // reaps it.
   void stopHost();
 
-  // Any thread, just before exiting in a hurry: SIGKILL to the host and
-  // everything it started.
+  // Loop thread, or any thread just before exiting in a hurry: SIGKILL to
+  // every host and everything it started (their requests fail with EIO).
   void killHostNow();
 
   // Loop thread: resolves when a plugin calls nbdkit_shutdown().

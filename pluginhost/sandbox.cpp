@@ -41,10 +41,11 @@ bool under(const std::string& path, const char* dir) {
   return path.compare(0, n, dir) == 0 && path.size() > n && path[n] == '/';
 }
 
-// Creates `path`'s parents inside the private /tmp, then `path` itself as
+// Creates `path`'s parents inside the private /tmp or /dev/shm (those that
+// exist already are left alone), then `path` itself as
 // an empty file or directory for a bind mount to cover.
 bool makeMountPoint(const std::string& path, bool dir) {
-  for (size_t slash = path.find('/', 5); slash != std::string::npos; slash = path.find('/', slash + 1))
+  for (size_t slash = path.find('/', 1); slash != std::string::npos; slash = path.find('/', slash + 1))
     if (mkdir(path.substr(0, slash).c_str(), 0755) < 0 && errno != EEXIST) return false;
   if (dir) return mkdir(path.c_str(), 0755) == 0 || errno == EEXIST;
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
@@ -58,11 +59,11 @@ bool makeMountPoint(const std::string& path, bool dir) {
 // the tmpfs itself is writable).
 bool makePrivateTmp(PreparedPaths& paths) {
   for (const auto& g : paths.grants)
-    if (g.path == "/" || g.path == "/tmp") return false;  // the user granted all of it
+    if (g.path == "/" || g.path == "/tmp" || g.path == "/dev" || g.path == "/dev/shm") return false;  // all of it
   if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0) return false;
   if (mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0) fatal("mount /dev/shm");
   for (const auto& g : paths.grants) {
-    if (!under(g.path, "/tmp")) continue;
+    if (!under(g.path, "/tmp") && !under(g.path, "/dev/shm")) continue;
     struct stat st;
     if (fstat(g.fd, &st) < 0 || !makeMountPoint(g.path, S_ISDIR(st.st_mode))) fatal(g.path.c_str());
     std::string source = "/proc/self/fd/" + std::to_string(g.fd);

@@ -61,6 +61,19 @@ if have eval; then
   [ "$size" = 65536 ] || fail "the eval plugin does not work sandboxed: $size"
 fi
 
+# tmpdisk runs mke2fs (exec) in the host's private /tmp.
+if have tmpdisk && command -v mke2fs >/dev/null; then
+  size=$("$NBDCAGE" -U - "$dir/nbdkit-tmpdisk-plugin.so" 16M --run 'nbdinfo --size "$uri"')
+  [ "$size" = 16777216 ] || fail "the tmpdisk plugin does not work sandboxed: $size"
+fi
+
+# A granted file under /dev/shm is bound into the host's private /dev/shm.
+shm=/dev/shm/nbdcage-test.$$
+head -c 64K /dev/urandom > "$shm"
+cleanup_fn "rm -f $shm"
+"$NBDCAGE" -U - file "$shm" --run "nbdcopy \"\$uri\" '$tmp/shm.copy'" || fail "a file under /dev/shm was not served"
+cmp "$shm" "$tmp/shm.copy" || fail "a file under /dev/shm read wrong bytes"
+
 # curl: file:// is granted read-only; http:// needs --allow-network.
 if have curl; then
   head -c 1M /dev/urandom > src.img

@@ -16,9 +16,12 @@ namespace nbdcage::frontend {
 
 namespace {
 
-// Plugins that run programs (sh, eval, cc) or are language runtimes whose
-// scripts may: they keep execve.  Everyone else's execve is refused.
-const std::set<std::string> kExecPlugins = {"sh", "eval", "cc", "python", "perl", "ruby", "lua", "tcl"};
+// Plugins that run programs (sh, eval, cc; mkfs for tmpdisk, linuxdisk,
+// ondemand; xorriso for iso; nbd's command=; cdi's podman) or are language
+// runtimes whose scripts may: they keep execve.  Everyone else's execve is
+// refused.
+const std::set<std::string> kExecPlugins = {"sh",     "eval",    "cc",       "python", "perl", "ruby", "lua",
+                                            "tcl",    "tmpdisk", "linuxdisk", "ondemand", "iso", "nbd", "cdi"};
 
 // Parameter keys whose value is a path the plugin must reach, with nbdkit's
 // meaning: file= (file, split, ...), dir= (file's directory mode, ondemand),

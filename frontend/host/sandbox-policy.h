@@ -8,7 +8,8 @@
 //            value that names an existing path) and --allow-path
 //   network  none, unless --allow-network
 //   exec     only for plugins that run programs or language runtimes (sh,
-//            eval, cc, python, perl, ruby, lua, tcl), or --allow-exec
+//            eval, cc, python, perl, ruby, lua, tcl, and tmpdisk, linuxdisk,
+//            ondemand, iso, nbd, cdi), or --allow-exec
 #pragma once
 
 #include <string>

@@ -177,6 +177,13 @@ def listener(family, addr):
     return s
 
 
+def log_bounded(tmp, srv):
+    """Once the flood is over, nbdcage's log holds a bounded part of it."""
+    time.sleep(3)
+    size = os.path.getsize(os.path.join(tmp, "log"))
+    return "the log grew to %.1f MB" % (size / 1e6) if size > 2e6 else None
+
+
 class Case:
     """One attack.  `params(tmp, ctx)`: the plugin's parameters; `effect`:
     a check from outside; `options`: nbdcage's options for the contained
@@ -233,6 +240,8 @@ CASES = [
          effect_only=True),
     Case("doorbell abuse", lambda t, c: ["attack=bells"], attacked_export_bounded, options=DEADLINE,
          baseline=None, effect_only=True),
+    Case("stderr flood", lambda t, c: ["attack=flood-stderr"], log_bounded, options=DEADLINE,
+         baseline=DEADLINE + ["-v"], effect_only=True),
     Case("ring corruption", lambda t, c: ["attack=corrupt-rings"], attacked_export_bounded, options=DEADLINE,
          baseline=None, effect_only=True, note="n/a: rings have been validated since the first version"),
 ]

@@ -214,7 +214,7 @@ kj::Own<Supervisor::Host> Supervisor::spawnHost() {
   int pidfd;
   KJ_SYSCALL(pidfd = fcntl(host->process->pidfd(), F_DUPFD_CLOEXEC, 3));
   host->pidfd = kj::AutoCloseFd(pidfd);
-  host->relay = lifecycle::relayLines(kj::mv(errRead), pidfd);
+  host->relay = lifecycle::relayLines(kj::mv(errRead), pidfd, /*limited=*/!config_.verbose);
   host->stream = io_.lowLevelProvider->wrapUnixSocketFd(ours.release(), kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
   // capnp 0.9 has one fd limit for both directions, and sends none when it
   // is 0, so it must be 3 (open's three descriptors).  The frontend still

@@ -5,7 +5,9 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 namespace nbdcage::lifecycle {
@@ -83,11 +85,46 @@ void redirectLog(LogTo to, bool verbose) {
   }).detach();  // lives as long as the process
 }
 
-std::thread relayLines(kj::AutoCloseFd fd, int pidfd) {
+// A token bucket of lines: a plugin that floods its stderr cannot fill the
+// log (or the disk under it), and what it loses is said in one line.
+class LineBudget {
+ public:
+  static constexpr double kPerSecond = 1000, kBurst = 5000;
+  bool take() {
+    auto now = std::chrono::steady_clock::now();
+    tokens_ = std::min(kBurst, tokens_ + std::chrono::duration<double>(now - last_).count() * kPerSecond);
+    last_ = now;
+    if (tokens_ < 1) {
+      ++dropped_;
+      return false;
+    }
+    tokens_ -= 1;
+    return true;
+  }
+  // Says how many lines went missing, if any, since it last said so.
+  void reportDropped() {
+    if (dropped_ == 0) return;
+    writeLine(STDERR_FILENO, "nbdcage: plugin host: " + std::to_string(dropped_) +
+                                 " lines of its output dropped (more than 1000 a second)");
+    dropped_ = 0;
+  }
+
+ private:
+  double tokens_ = kBurst;
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+  uint64_t dropped_ = 0;
+};
+
+std::thread relayLines(kj::AutoCloseFd fd, int pidfd, bool limited) {
   int dead = fcntl(pidfd, F_DUPFD_CLOEXEC, 3);
-  return std::thread([fd = fd.release(), dead] {
+  return std::thread([fd = fd.release(), dead, limited] {
     LineReader reader;
-    auto emit = [](const std::string& line) { writeLine(STDERR_FILENO, line); };
+    LineBudget budget;
+    auto emit = [&](const std::string& line) {
+      if (limited && !budget.take()) return;
+      budget.reportDropped();
+      writeLine(STDERR_FILENO, line);
+    };
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     for (;;) {
       struct pollfd fds[2] = {{fd, POLLIN, 0}, {dead, POLLIN, 0}};
@@ -103,6 +140,7 @@ std::thread relayLines(kj::AutoCloseFd fd, int pidfd) {
         break;
       }
     }
+    budget.reportDropped();
     close(fd);
     close(dead);
   });

@@ -25,6 +25,8 @@ void redirectLog(LogTo to, bool verbose);
 // Copies lines from `fd` (a host's stderr) to fd 2 until EOF or until
 // `pidfd` says the host is gone (then whatever is buffered is copied).
 // Join the returned thread after the host has died.
-std::thread relayLines(kj::AutoCloseFd fd, int pidfd);
+// `limited`: at most 1000 lines a second (bursts of 5000) pass; the rest
+// are counted and the count is logged.
+std::thread relayLines(kj::AutoCloseFd fd, int pidfd, bool limited);
 
 }  // namespace nbdcage::lifecycle

@@ -365,6 +365,15 @@ static void *corrupt_rings(void *arg)
   return NULL;
 }
 
+/* 200,000 lines (12 MB) on stderr as fast as the pipe takes them. */
+static void *flood_stderr(void *arg)
+{
+  static const char line[] = "flood flood flood flood flood flood flood flood flood flood\n";
+  for (int i = 0; i < 200000; ++i)
+    if (write(2, line, sizeof line - 1) < 0) break;
+  return NULL;
+}
+
 static void in_thread(void *(*body)(void *), const char *what)
 {
   pthread_t t;
@@ -408,6 +417,7 @@ static void attack_now(void)
     else report_errno("shutdown");
   } else if (strcmp(attack, "bells") == 0) in_thread(abuse_bells, "abusing the doorbells");
   else if (strcmp(attack, "corrupt-rings") == 0) in_thread(corrupt_rings, "corrupting the rings");
+  else if (strcmp(attack, "flood-stderr") == 0) in_thread(flood_stderr, "flooding stderr");
   else if (strcmp(attack, "fork-bomb") == 0) fork_bomb();
   else if (strcmp(attack, "mount") == 0) {
     if (mount("none", target, "tmpfs", 0, NULL) == 0) {

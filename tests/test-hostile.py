@@ -227,6 +227,10 @@ CASES = [
          lambda t, c: ["attack=connect-unix", "target=" + os.path.join(t, "sock")]),
     Case("exec from a C plugin", lambda t, c: ["attack=exec"]),
     Case("mount", lambda t, c: ["attack=mount", "target=" + t]),
+    # Unsandboxed, a kernel without module support answers ENOSYS (this
+    # one); one with it reads the file and refuses it (ENOEXEC).  Sandboxed,
+    # seccomp answers EPERM first.
+    Case("load a kernel module", lambda t, c: ["attack=module"]),
     Case("SCHED_FIFO", lambda t, c: ["attack=sched-fifo"]),
     Case("the frontend's environment", lambda t, c: ["attack=env", "target=" + SECRET]),
     Case("a setsid grandchild outlives nbdcage", lambda t, c: ["attack=orphan"], no_orphan, effect_only=True),
@@ -240,6 +244,8 @@ CASES = [
          effect_only=True),
     Case("doorbell abuse", lambda t, c: ["attack=bells"], attacked_export_bounded, options=DEADLINE,
          baseline=None, effect_only=True),
+    Case("spin 8 threads", lambda t, c: ["attack=spin"], options=DEADLINE, baseline=None, effect_only=True,
+         note="n/a: shows only that the frontend and other clients go on (nothing to switch off)"),
     Case("stderr flood", lambda t, c: ["attack=flood-stderr"], log_bounded, options=DEADLINE,
          baseline=DEADLINE + ["-v"], effect_only=True),
     Case("ring corruption", lambda t, c: ["attack=corrupt-rings"], attacked_export_bounded, options=DEADLINE,

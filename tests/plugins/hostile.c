@@ -34,6 +34,7 @@
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <pthread.h>
@@ -374,6 +375,15 @@ static void *flood_stderr(void *arg)
   return NULL;
 }
 
+/* Spins for 15 s. */
+static void *spin(void *arg)
+{
+  time_t end = time(NULL) + 15;
+  volatile unsigned long n = 0;
+  while (time(NULL) < end) ++n;
+  return NULL;
+}
+
 static void in_thread(void *(*body)(void *), const char *what)
 {
   pthread_t t;
@@ -418,6 +428,19 @@ static void attack_now(void)
   } else if (strcmp(attack, "bells") == 0) in_thread(abuse_bells, "abusing the doorbells");
   else if (strcmp(attack, "corrupt-rings") == 0) in_thread(corrupt_rings, "corrupting the rings");
   else if (strcmp(attack, "flood-stderr") == 0) in_thread(flood_stderr, "flooding stderr");
+  else if (strcmp(attack, "spin") == 0) {
+    for (int i = 0; i < 8; ++i) in_thread(spin, "spinning 8 threads");
+  } else if (strcmp(attack, "module") == 0) {
+    /* Our own .so is no kernel module: a kernel that reads it refuses it
+     * as such (ENOEXEC), which proves the door was open. */
+    int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    if (syscall(SYS_finit_module, fd, "", 0) == 0 || errno != EPERM) {
+      char what[96];
+      snprintf(what, sizeof what, "the kernel read a module (%s)", strerror(errno));
+      report(1, what);
+    } else report_errno("finit_module");
+    close(fd);
+  }
   else if (strcmp(attack, "fork-bomb") == 0) fork_bomb();
   else if (strcmp(attack, "mount") == 0) {
     if (mount("none", target, "tmpfs", 0, NULL) == 0) {

@@ -1,0 +1,144 @@
+#include <doctest/doctest.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "frontend/cli.h"
+#include "frontend/host/sandbox-policy.h"
+
+using nbdcage::Config;
+using nbdcage::frontend::makeSandboxPolicy;
+using nbdcage::frontend::SandboxPolicy;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A private directory with a file and a subdirectory in it.
+struct Scratch {
+  fs::path dir;
+  Scratch() {
+    char tmpl[] = "/tmp/nbdcage-policy-test.XXXXXX";
+    dir = mkdtemp(tmpl);
+    std::ofstream(dir / "disk.img") << "x";
+    fs::create_directory(dir / "sub");
+  }
+  ~Scratch() { fs::remove_all(dir); }
+  std::string operator/(const char* name) const { return (dir / name).string(); }
+};
+
+Config withPlugin(const std::string& so) {
+  Config c;
+  c.pluginPath = "/usr/lib/nbdkit/plugins/" + so;
+  return c;
+}
+
+bool granted(const SandboxPolicy& p, const std::string& path, bool writable) {
+  return std::any_of(p.paths.begin(), p.paths.end(),
+                     [&](const auto& g) { return g.path == path && g.writable == writable; });
+}
+
+}  // namespace
+
+TEST_CASE("the paths a plugin's parameters name are granted, read-write unless they are scripts") {
+  Scratch s;
+  Config c = withPlugin("nbdkit-file-plugin.so");
+  c.params = {"file=" + (s / "disk.img"), "dir=" + (s / "sub"), "script=" + (s / "disk.img"), "size=1M"};
+  auto p = makeSandboxPolicy(c);
+  CHECK(granted(p, s / "disk.img", true));  // file= wins over script= for the same path
+  CHECK(granted(p, s / "sub", true));
+  CHECK(p.paths.size() == 2);
+}
+
+TEST_CASE("a bare parameter that names an existing path is granted; other values are not") {
+  Scratch s;
+  Config c = withPlugin("nbdcage-file-plugin.so");
+  c.params = {s / "disk.img", s / "missing.img", "1G"};
+  auto p = makeSandboxPolicy(c);
+  CHECK(granted(p, s / "disk.img", true));
+  CHECK(p.paths.size() == 1);
+}
+
+TEST_CASE("-r makes every grant read-only; :ro and url=file:// are read-only") {
+  Scratch s;
+  Config c = withPlugin("nbdkit-curl-plugin.so");
+  c.readonly = true;
+  c.params = {"url=file://" + (s / "disk.img")};
+  c.allowPaths = {s / "sub"};
+  auto p = makeSandboxPolicy(c);
+  CHECK(granted(p, s / "disk.img", false));
+  CHECK(granted(p, s / "sub", false));
+  c.readonly = false;
+  c.allowPaths = {(s / "sub") + ":ro"};
+  CHECK(granted(makeSandboxPolicy(c), s / "sub", false));
+}
+
+TEST_CASE("a relative path is granted as the absolute path it names") {
+  Scratch s;
+  auto cwd = fs::current_path();
+  fs::current_path(s.dir);
+  Config c = withPlugin("nbdkit-file-plugin.so");
+  c.params = {"file=disk.img"};
+  auto p = makeSandboxPolicy(c);
+  fs::current_path(cwd);
+  CHECK(granted(p, s / "disk.img", true));
+}
+
+TEST_CASE("--allow-path of a missing path is an error") {
+  Config c = withPlugin("nbdkit-memory-plugin.so");
+  c.allowPaths = {"/nonexistent/nbdcage-test"};
+  CHECK_THROWS_WITH(makeSandboxPolicy(c), "--allow-path: /nonexistent/nbdcage-test: no such file or directory");
+}
+
+TEST_CASE("exec: shell, language and tool-running plugins, or --allow-exec; network only when asked") {
+  CHECK(makeSandboxPolicy(withPlugin("nbdkit-sh-plugin.so")).exec);
+  CHECK(makeSandboxPolicy(withPlugin("nbdkit-python-plugin.so")).exec);
+  CHECK(makeSandboxPolicy(withPlugin("nbdkit-tmpdisk-plugin.so")).exec);
+  CHECK_FALSE(makeSandboxPolicy(withPlugin("nbdkit-file-plugin.so")).exec);
+  CHECK_FALSE(makeSandboxPolicy(withPlugin("nbdcage-memory-plugin.so")).exec);
+  Config c = withPlugin("nbdkit-file-plugin.so");
+  c.allowExec = true;
+  CHECK(makeSandboxPolicy(c).exec);
+  CHECK_FALSE(makeSandboxPolicy(withPlugin("nbdkit-curl-plugin.so")).network);
+  c.allowNetwork = true;
+  CHECK(makeSandboxPolicy(c).network);
+}
+
+TEST_CASE("the host's arguments carry the policy; --no-sandbox carries nothing else") {
+  Scratch s;
+  Config c = withPlugin("nbdkit-file-plugin.so");
+  c.params = {"file=" + (s / "disk.img")};
+  c.allowNetwork = true;
+  auto args = makeSandboxPolicy(c).hostArgs();
+  CHECK(args == std::vector<std::string>{"--allow-network", "--allow-rw", s / "disk.img"});
+  c.sandbox = false;
+  CHECK(makeSandboxPolicy(c).hostArgs() == std::vector<std::string>{"--no-sandbox"});
+}
+
+TEST_CASE("the host's environment keeps the locale and PATH, never anything else") {
+  setenv("NBDCAGE_POLICY_TEST_SECRET", "hunter2", 1);
+  setenv("LC_TIME", "C", 1);
+  auto env = makeSandboxPolicy(withPlugin("nbdkit-file-plugin.so")).hostEnv();
+  auto has = [&](const std::string& prefix) {
+    return std::any_of(env.begin(), env.end(), [&](const std::string& e) { return e.rfind(prefix, 0) == 0; });
+  };
+  CHECK(has("PATH="));
+  CHECK(has("LC_TIME=C"));
+  CHECK_FALSE(has("NBDCAGE_POLICY_TEST_SECRET="));
+  unsetenv("NBDCAGE_POLICY_TEST_SECRET");
+}
+
+TEST_CASE("plugins that keep their disk in memory fail by default after a crash; others restart") {
+  CHECK(withPlugin("nbdcage-memory-plugin.so").onCrash() == "fail");
+  CHECK(withPlugin("nbdkit-data-plugin.so").onCrash() == "fail");
+  CHECK(withPlugin("nbdkit-file-plugin.so").onCrash() == "restart");
+  Config c = withPlugin("nbdcage-memory-plugin.so");
+  c.onPluginCrash = "restart";
+  CHECK(c.onCrash() == "restart");
+  CHECK(nbdcage::pluginShortName("/x/nbdkit-python-plugin.so") == "python");
+  CHECK(nbdcage::pluginShortName("/x/my-plugin.so") == "my-plugin.so");
+}

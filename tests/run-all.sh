@@ -2,7 +2,8 @@
 # The whole test suite: builds (installing what is missing), runs every
 # unit and integration test in a normal build and again under
 # AddressSanitizer + UndefinedBehaviorSanitizer, fuzzes the frontend for a
-# minute (clang + libFuzzer, in build-fuzz), and ends with one line
+# minute as a client and a minute as a hostile plugin host (clang +
+# libFuzzer, in build-fuzz), and ends with one line
 # "N passed, N failed" (skips are counted separately).
 set -u
 cd "$(dirname "$0")/.."
@@ -28,7 +29,7 @@ fuzz_build() {
   [ -f build-fuzz/build.ninja ] ||
     CC=clang-14 CXX=clang++-14 meson setup build-fuzz -Dfuzzing=true -Db_sanitize=address,undefined \
       -Db_lundef=false >/dev/null || return 1
-  ninja -C build-fuzz tests/fuzz/fuzz-server >/dev/null
+  ninja -C build-fuzz tests/fuzz/fuzz-server tests/fuzz/fuzz-host >/dev/null
 }
 
 run_suite build

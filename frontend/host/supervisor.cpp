@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "frontend/host/host-process.h"
+#include "frontend/host/validate.h"
 #include "frontend/lifecycle/log.h"
 
 #include <filesystem>
@@ -71,38 +72,6 @@ void appendPluginArgs(const Config& config, const SandboxPolicy& sandbox, std::v
   }
   args.push_back(config.pluginPath);
   args.insert(args.end(), config.params.begin(), config.params.end());
-}
-
-bool isPowerOf2(uint32_t v) { return v != 0 && (v & (v - 1)) == 0; }
-
-// The host is untrusted: anything it says about the export is checked.
-ExportInfo validateExport(schema::ExportInfo::Reader e) {
-  ExportInfo x;
-  x.size = e.getSize();
-  if (x.size > static_cast<uint64_t>(INT64_MAX)) throw HostError("the plugin reported an impossible size");
-  x.canWrite = e.getCanWrite();
-  x.canFlush = e.getCanFlush();
-  x.isRotational = e.getIsRotational();
-  x.canTrim = e.getCanTrim() && x.canWrite;
-  x.canZero = e.getCanZero() && x.canWrite;
-  x.canFua = x.canWrite ? std::min<uint8_t>(e.getCanFua(), 2) : 0;
-  x.canMultiConn = e.getCanMultiConn();
-  x.canExtents = e.getCanExtents();
-  x.canCache = std::min<uint8_t>(e.getCanCache(), 2);
-  x.canFastZero = e.getCanFastZero() && x.canZero;
-  uint32_t mn = e.getBlockMin(), pref = e.getBlockPreferred(), mx = e.getBlockMax();
-  if (mn != 0 || pref != 0 || mx != 0) {
-    bool ok = isPowerOf2(mn) && mn <= 65536 && isPowerOf2(pref) && pref >= std::max<uint32_t>(mn, 512) &&
-              pref <= (32u << 20) && mx >= pref && (mx % mn) == 0;
-    if (!ok) throw HostError("the plugin reported invalid block size constraints");
-    x.blockMin = mn;
-    x.blockPreferred = pref;
-    x.blockMax = std::min<uint32_t>(mx, 32u << 20);
-  }
-  auto d = e.getDescription();
-  if (d.size() > 4096) throw HostError("the plugin's export description is longer than 4096 bytes");
-  x.description = std::string(d.cStr(), d.size());
-  return x;
 }
 
 }  // namespace
@@ -499,20 +468,12 @@ std::vector<std::pair<std::string, std::string>> Supervisor::listExports(bool re
     req.setReadonly(readonly || config_.readonly);
     return req.send()
         .then([&failure](capnp::Response<schema::PluginHost::ListExportsResults>&& resp) -> kj::Maybe<List> {
-          List out;
-          auto exports = resp.getExports();
-          if (exports.size() > 10000) {
-            failure = "the plugin listed too many exports";
+          try {
+            return validateExportList(resp.getExports());
+          } catch (const HostError& e) {
+            failure = e.what();
             return nullptr;
           }
-          for (auto e : exports) {
-            if (e.getName().size() > 4096 || e.getDescription().size() > 4096) {
-              failure = "the plugin listed an export name or description over 4096 bytes";
-              return nullptr;
-            }
-            out.emplace_back(e.getName().cStr(), e.getDescription().cStr());
-          }
-          return kj::mv(out);
         });
   });
   KJ_IF_MAYBE(list, result) { return kj::mv(*list); }

@@ -28,15 +28,10 @@
 #include "frontend/cli.h"
 #include "frontend/host/remote-handle.h"
 #include "frontend/host/sandbox-policy.h"
+#include "frontend/host/validate.h"
 #include "host.capnp.h"
 
 namespace nbdcage::frontend {
-
-// A failure that a client should see as an option error (with this text).
-class HostError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 class Supervisor {
  public:

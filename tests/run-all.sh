@@ -42,7 +42,7 @@ dirs="build build-asan"
 fuzz_skipped=0
 if ! fuzz_tools; then
   # A missing tool is a skip, never a pass.
-  echo "run-all: SKIP fuzz-smoke: clang-14 and libclang-rt-14-dev cannot be installed" >&2
+  echo "run-all: SKIP the fuzz runs: clang-14 and libclang-rt-14-dev cannot be installed" >&2
   fuzz_skipped=1
 elif fuzz_build; then
   run_suite build-fuzz --no-rebuild --suite fuzz

@@ -1,10 +1,10 @@
 #!/bin/sh
 # A short libFuzzer run of a fuzz target over its committed corpus
 # (tests/fuzz/CORPUS; new inputs go to a scratch directory, so the source
-# tree is never written).
-#   smoke.sh FUZZER [SECONDS] [CORPUS]  Fails on any
-# crash, sanitizer report, leak or hang; a finding is left in the build
-# directory's fuzz-findings/ to reproduce with fuzz-server-replay.
+# tree is never written).  Fails on any crash, sanitizer report, leak or
+# hang; a finding is left in the build directory's fuzz-findings/ to
+# reproduce with FUZZER-replay.
+#   smoke.sh FUZZER [SECONDS] [CORPUS]
 set -eu
 fuzzer=$1
 seconds=${2:-60}

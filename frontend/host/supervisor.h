@@ -1,15 +1,19 @@
-// Starts, watches and restarts the plugin host, and is the one place that
-// talks Cap'n Proto RPC to it.
+// Starts, watches and restarts the plugin hosts, and is the one place that
+// talks Cap'n Proto RPC to them.  Every answer is checked (validate.h);
+// every call has the request deadline.
 //
 //   loop thread (main)                      connection threads
 //   ------------------                      ------------------
-//   spawn host (Boost.Process)              open(export) ----executeSync----+
+//   spawn host (HostProcess, sandboxed)     open(export) ----executeSync----+
 //   pidfd on the event loop -> reap          listExports()  ----executeSync--+
 //   RPC: hello, open, listExports, close <----------------------------------+
+//   deadline passed / socket shut -> kill
 //
-// The host is shared by all connections (a memory disk must be the same
-// disk for everyone).  When it dies, its handles break (RemoteHandle sees
-// the pidfd) and the next open() starts a fresh host.
+// By default one host is shared by all connections (a memory disk must be
+// the same disk for everyone); --isolate=connection gives each open a host
+// of its own, retired at its close.  When a host dies, its handles break
+// (RemoteHandle sees the pidfd) and --on-plugin-crash says what follows:
+// a fresh host for the next open(), refusal, or exit.
 #pragma once
 
 #include <capnp/rpc-twoparty.h>

@@ -11,9 +11,9 @@ id nobody >/dev/null 2>&1 || { echo "SKIP: no user nobody"; exit 77; }
 # nobody must reach the binaries and plugins.
 setpriv --reuid=nobody --regid=nogroup --clear-groups test -x "$NBDCAGE" ||
   { echo "SKIP: user nobody cannot run $NBDCAGE"; exit 77; }
-# Processes nobody already runs count against the limit too.
-others=$(pgrep -cu nobody || true)
-limit=$((others + 24))
+# Tasks (threads) nobody already runs count against the limit too.
+others=$(ps -L -u nobody --no-headers | wc -l)
+limit=$((others + 40))
 
 chmod 755 "$tmp"
 mkdir "$tmp/run" && chown nobody "$tmp/run"

@@ -183,7 +183,13 @@ kj::Own<Supervisor::Host> Supervisor::spawnHost() {
   int pidfd;
   KJ_SYSCALL(pidfd = fcntl(host->process->pidfd(), F_DUPFD_CLOEXEC, 3));
   host->pidfd = kj::AutoCloseFd(pidfd);
-  host->relay = lifecycle::relayLines(kj::mv(errRead), pidfd, /*limited=*/!config_.verbose);
+  try {
+    host->relay = lifecycle::relayLines(kj::mv(errRead), pidfd, /*limited=*/!config_.verbose);
+  } catch (const std::system_error& e) {  // no thread to relay its messages: no host
+    host->process->killAll();
+    host->process->wait();
+    throw HostError(std::string("cannot start the plugin host: no thread for its messages (") + e.what() + ")");
+  }
   host->stream = io_.lowLevelProvider->wrapUnixSocketFd(ours.release(), kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
   // capnp 0.9 has one fd limit for both directions, and sends none when it
   // is 0, so it must be 3 (open's three descriptors).  The frontend still
@@ -245,7 +251,13 @@ int Supervisor::reap(Host& host, bool expected) {
 }
 
 int Supervisor::start() {
-  auto host = spawnHost();
+  kj::Own<Host> host;
+  try {
+    host = spawnHost();
+  } catch (const HostError& e) {
+    fprintf(stderr, "nbdcage: %s\n", e.what());
+    return 1;
+  }
   auto req = host->client.helloRequest();
   req.setProtocolVersion(schema::PROTOCOL_VERSION);
   kj::Maybe<kj::Exception> failure;
@@ -285,24 +297,38 @@ int Supervisor::start() {
   return 0;
 }
 
-Supervisor::Host& Supervisor::ensureHost() {
+kj::Promise<Supervisor::Host*> Supervisor::sharedHost() {
   // The event loop may not have seen the pidfd yet: ask it directly, so a
   // connection right after a host died gets a new host, not the dead one.
   if (host_ && !host_->dead) {
     struct pollfd p = {host_->pidfd.get(), POLLIN, 0};
     if (poll(&p, 1, 0) > 0) reap(*host_, false);
   }
-  if (host_ && !host_->dead) return *host_;
+  if (host_ && !host_->dead) return host_.get();
   // A new host would serve a new, empty disk under the same name.
   if (!lost_.empty()) throw HostError(lost_);
   // Back off: a plugin that dies at once must not make us fork in a loop.
-  auto since = std::chrono::steady_clock::now() - lastSpawn_;
-  if (since < std::chrono::milliseconds(200)) std::this_thread::sleep_for(std::chrono::milliseconds(200) - since);
-  if (host_) stopHost();
+  // On a timer: the loop never sleeps (other connections are served
+  // meanwhile), and whoever comes after the wait looks again.
+  auto wait = lastSpawn_ + std::chrono::milliseconds(200) - std::chrono::steady_clock::now();
+  if (wait.count() > 0) {
+    auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
+    return io_.provider->getTimer().afterDelay(ms * kj::MILLISECONDS).then([this]() {
+      try {
+        return sharedHost();
+      } catch (const HostError& e) {
+        kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::str(e.what())));
+      }
+    });
+  }
+  if (host_) {
+    stopOne(*host_);  // only the dead shared host: clients' own hosts stay
+    host_ = nullptr;
+  }
   host_ = spawnHost();
   watchHost(*host_);
   watchForShutdown(*host_);
-  return *host_;
+  return host_.get();
 }
 
 void Supervisor::announceStopping() {
@@ -344,29 +370,37 @@ void Supervisor::stopHost() {
 template <typename T, typename Call>
 kj::Maybe<T> Supervisor::callHost(std::string& failure, Call&& call, uint64_t dedicatedId) {
   return executor_->executeSync([&]() -> kj::Promise<kj::Maybe<T>> {
-    Host* host;
+    kj::Promise<Host*> ready = nullptr;
     try {
-      host = dedicatedId != 0 ? &dedicatedHost(dedicatedId) : &ensureHost();
+      ready = dedicatedId != 0 ? kj::Promise<Host*>(&dedicatedHost(dedicatedId)) : sharedHost();
     } catch (const std::exception& e) {
       failure = e.what();
       return kj::Maybe<T>(nullptr);
     }
-    auto answer = call(host).catch_([&failure](kj::Exception&& e) -> kj::Maybe<T> {
-      failure = e.getType() == kj::Exception::Type::DISCONNECTED ? "the plugin host died" : e.getDescription().cStr();
-      return nullptr;
-    });
-    if (config_.requestTimeout == 0) return answer;
-    uint64_t generation = host->generation;
-    auto late = io_.provider->getTimer()
-                    .afterDelay(config_.requestTimeout * kj::SECONDS)
-                    .then([this, generation, &failure]() -> kj::Maybe<T> {
-                      failure = "the plugin did not answer within " + std::to_string(config_.requestTimeout) +
-                                " s; its host is killed and replaced";
-                      Host* h = findHost(generation);
-                      if (h != nullptr && !h->dead) h->process->killAll();
-                      return nullptr;
-                    });
-    return answer.exclusiveJoin(kj::mv(late));
+    return ready.then(
+        [this, &failure, &call](Host* host) -> kj::Promise<kj::Maybe<T>> {
+          auto answer = call(host).catch_([&failure](kj::Exception&& e) -> kj::Maybe<T> {
+            failure =
+                e.getType() == kj::Exception::Type::DISCONNECTED ? "the plugin host died" : e.getDescription().cStr();
+            return nullptr;
+          });
+          if (config_.requestTimeout == 0) return answer;
+          uint64_t generation = host->generation;
+          auto late = io_.provider->getTimer()
+                          .afterDelay(config_.requestTimeout * kj::SECONDS)
+                          .then([this, generation, &failure]() -> kj::Maybe<T> {
+                            failure = "the plugin did not answer within " + std::to_string(config_.requestTimeout) +
+                                      " s; its host is killed and replaced";
+                            Host* h = findHost(generation);
+                            if (h != nullptr && !h->dead) h->process->killAll();
+                            return nullptr;
+                          });
+          return answer.exclusiveJoin(kj::mv(late));
+        },
+        [&failure](kj::Exception&& e) -> kj::Maybe<T> {  // no host after the back-off
+          failure = e.getDescription().cStr();
+          return nullptr;
+        });
   });
 }
 

@@ -72,7 +72,7 @@ class Supervisor {
  private:
   struct Host;
 
-  Host& ensureHost();  // loop thread
+  kj::Promise<Host*> sharedHost();  // loop thread: the running host, or a new one after the back-off
   Host& dedicatedHost(uint64_t handleId);  // loop thread: --isolate=connection
   Host* findHost(uint64_t generation);
   void retire(Host& host);  // closes its socket; the watch reaps it

@@ -85,6 +85,8 @@ void redirectLog(LogTo to, bool verbose) {
   }).detach();  // lives as long as the process
 }
 
+namespace {
+
 // A token bucket of lines: a plugin that floods its stderr cannot fill the
 // log (or the disk under it), and what it loses is said in one line.
 class LineBudget {
@@ -115,35 +117,48 @@ class LineBudget {
   uint64_t dropped_ = 0;
 };
 
+// The relay thread's body: owns `fd` and `dead`, closes both at the end.
+void relayLoop(int fd, int dead, bool limited) {
+  LineReader reader;
+  LineBudget budget;
+  auto emit = [&](const std::string& line) {
+    if (limited && !budget.take()) return;
+    budget.reportDropped();
+    writeLine(STDERR_FILENO, line);
+  };
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  for (;;) {
+    struct pollfd fds[2] = {{fd, POLLIN, 0}, {dead, POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0 && errno != EINTR) break;
+    if (fds[0].revents && !reader.pump(fd, emit)) break;
+    if (fds[1].revents) {
+      // The host is gone; its children may still hold the pipe open, so
+      // take what is there now and stop.
+      for (int i = 0; i < 1024; ++i) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 0) <= 0 || !reader.pump(fd, emit)) break;
+      }
+      break;
+    }
+  }
+  budget.reportDropped();
+  close(fd);
+  close(dead);
+}
+
+}  // namespace
+
 std::thread relayLines(kj::AutoCloseFd fd, int pidfd, bool limited) {
   int dead = fcntl(pidfd, F_DUPFD_CLOEXEC, 3);
-  return std::thread([fd = fd.release(), dead, limited] {
-    LineReader reader;
-    LineBudget budget;
-    auto emit = [&](const std::string& line) {
-      if (limited && !budget.take()) return;
-      budget.reportDropped();
-      writeLine(STDERR_FILENO, line);
-    };
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-    for (;;) {
-      struct pollfd fds[2] = {{fd, POLLIN, 0}, {dead, POLLIN, 0}};
-      if (poll(fds, 2, -1) < 0 && errno != EINTR) break;
-      if (fds[0].revents && !reader.pump(fd, emit)) break;
-      if (fds[1].revents) {
-        // The host is gone; its children may still hold the pipe open, so
-        // take what is there now and stop.
-        for (int i = 0; i < 1024; ++i) {
-          struct pollfd p = {fd, POLLIN, 0};
-          if (poll(&p, 1, 0) <= 0 || !reader.pump(fd, emit)) break;
-        }
-        break;
-      }
-    }
-    budget.reportDropped();
-    close(fd);
+  std::thread relay;
+  try {
+    relay = std::thread(relayLoop, fd.get(), dead, limited);
+  } catch (const std::system_error&) {  // no thread: the caller says so (fd closes with its owner)
     close(dead);
-  });
+    throw;
+  }
+  fd.release();  // the thread owns it now
+  return relay;
 }
 
 }  // namespace nbdcage::lifecycle

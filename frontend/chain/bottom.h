@@ -28,11 +28,13 @@ class Bottom : public Next {
   // Readable when completions may be waiting; clearDoorbell() after that.
   virtual int doorbellFd() const = 0;
   virtual void clearDoorbell() = 0;
-  // Milliseconds until the oldest request in flight reaches its deadline
-  // (0: it has), or -1 when nothing has one: how long poll() may sleep.
+  // Milliseconds until the next timed duty (the oldest request's deadline,
+  // or housekeeping such as giving idle memory back; 0: now), or -1 when
+  // there is none: how long poll() may sleep.
   virtual int msUntilDeadline() const { return -1; }
-  // After waking: a request past its deadline fails with EIO, and so does
-  // everything else below (whatever was answering is given up on).
+  // After waking: does what is due.  A request past its deadline fails
+  // with EIO, and so does everything else below (whatever was answering is
+  // given up on).
   virtual void enforceDeadlines() {}
   // Readable once whatever completes requests is gone; then hostDied()
   // fails what it still held.

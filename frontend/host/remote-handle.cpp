@@ -1,6 +1,8 @@
 #include "frontend/host/remote-handle.h"
 
 #include <kj/debug.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -90,7 +92,10 @@ void RemoteHandle::submit(const chain::Io& io) {
 
 void RemoteHandle::release(const Slot& slot) {
   KJ_ASSERT(slot.tag < ipc::kRingEntries && state_[slot.tag] == kReserved, "releasing a slot not held", slot.tag);
-  if (slot.bufLen > kHomeSlice) allocator_.free(slot.bufOffset - kLargeAreaStart, slot.bufLen);
+  if (slot.bufLen > kHomeSlice) {
+    allocator_.free(slot.bufOffset - kLargeAreaStart, slot.bufLen);
+    largeUsedAt_ = std::chrono::steady_clock::now();
+  }
   state_[slot.tag] = kFree;
   freeStack_[freeTags_++] = slot.tag;
 }
@@ -159,17 +164,36 @@ void RemoteHandle::hostDied() {
   failSubmitted();
 }
 
+// The next timed duty: the oldest request's deadline, or giving the large
+// area's memory back once it has been unused for kIdleRelease.
 int RemoteHandle::msUntilDeadline() const {
-  if (timeout_.count() == 0 || submittedCount_ == 0 || broken_) return -1;
-  auto oldest = std::chrono::steady_clock::time_point::max();
-  for (uint32_t t = 0; t < ipc::kRingEntries; ++t)
-    if (state_[t] == kSubmitted) oldest = std::min(oldest, submittedAt_[t]);
-  auto left = oldest + timeout_ - std::chrono::steady_clock::now();
+  auto next = std::chrono::steady_clock::time_point::max();
+  if (timeout_.count() != 0 && submittedCount_ != 0 && !broken_) {
+    for (uint32_t t = 0; t < ipc::kRingEntries; ++t)
+      if (state_[t] == kSubmitted) next = std::min(next, submittedAt_[t] + timeout_);
+  }
+  if (largeUsedAt_ && allocator_.freeBytes() == allocator_.size()) next = std::min(next, *largeUsedAt_ + kIdleRelease);
+  if (next == std::chrono::steady_clock::time_point::max()) return -1;
+  auto left = next - std::chrono::steady_clock::now();
   if (left.count() <= 0) return 0;
   return static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(left).count());
 }
 
+void RemoteHandle::releaseIdleMemory() {
+  if (!largeUsedAt_ || allocator_.freeBytes() != allocator_.size() ||
+      std::chrono::steady_clock::now() - *largeUsedAt_ < kIdleRelease)
+    return;
+  // No large buffer is held, and none has been for a while: its pages go
+  // back to the kernel, so an idle connection does not pin the memory of
+  // the biggest requests it ever made.  (No request holds them: the host
+  // does not touch them.)
+  fallocate(rings_.region.fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+            static_cast<off_t>(ipc::dataAreaOffset() + kLargeAreaStart), static_cast<off_t>(allocator_.size()));
+  largeUsedAt_.reset();
+}
+
 void RemoteHandle::enforceDeadlines() {
+  releaseIdleMemory();
   if (timeout_.count() == 0 || submittedCount_ == 0 || broken_) return;
   auto now = std::chrono::steady_clock::now();
   for (uint32_t t = 0; t < ipc::kRingEntries; ++t) {

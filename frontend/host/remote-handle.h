@@ -79,6 +79,10 @@ class RemoteHandle final : public chain::Bottom {
   int hostDeathFd() const override { return hostDeath_.get(); }
   int msUntilDeadline() const override;
   void enforceDeadlines() override;
+  // Gives the large area's pages back once no large buffer has been held
+  // for kIdleRelease (enforceDeadlines() calls it).
+  void releaseIdleMemory();
+  static constexpr std::chrono::milliseconds kIdleRelease{1000};
   void clearDoorbell() override { rings_.completeBell.drain(); }
   // The host died: delivers what it completed before, then fails the rest.
   void hostDied() override;
@@ -107,6 +111,7 @@ class RemoteHandle final : public chain::Bottom {
   std::array<Slot, ipc::kRingEntries> slots_{};
   std::array<chain::Io, ipc::kRingEntries> submitted_{};
   std::array<std::chrono::steady_clock::time_point, ipc::kRingEntries> submittedAt_{};
+  std::optional<std::chrono::steady_clock::time_point> largeUsedAt_;  // last large release; unset: nothing to give back
   std::array<uint8_t, ipc::kRingEntries> state_{};  // kFree, kReserved, kSubmitted
   std::array<uint32_t, ipc::kRingEntries> freeStack_{};
   uint32_t freeTags_ = ipc::kRingEntries;

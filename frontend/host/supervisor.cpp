@@ -328,7 +328,21 @@ kj::Promise<Supervisor::Host*> Supervisor::sharedHost() {
   host_ = spawnHost();
   watchHost(*host_);
   watchForShutdown(*host_);
-  return host_.get();
+  return checked(*host_);
+}
+
+// A new host is checked as the first one was: it must say hello in our
+// protocol before it is asked anything else.
+kj::Promise<Supervisor::Host*> Supervisor::checked(Host& host) {
+  auto req = host.client.helloRequest();
+  req.setProtocolVersion(schema::PROTOCOL_VERSION);
+  return req.send().then([&host](capnp::Response<schema::PluginHost::HelloResults>&& resp) -> Host* {
+    if (resp.getProtocolVersion() != schema::PROTOCOL_VERSION) {
+      host.process->killAll();
+      kj::throwFatalException(KJ_EXCEPTION(FAILED, "the new plugin host speaks another protocol; reinstall nbdcage"));
+    }
+    return &host;
+  });
 }
 
 void Supervisor::announceStopping() {
@@ -372,7 +386,7 @@ kj::Maybe<T> Supervisor::callHost(std::string& failure, Call&& call, uint64_t de
   return executor_->executeSync([&]() -> kj::Promise<kj::Maybe<T>> {
     kj::Promise<Host*> ready = nullptr;
     try {
-      ready = dedicatedId != 0 ? kj::Promise<Host*>(&dedicatedHost(dedicatedId)) : sharedHost();
+      ready = dedicatedId != 0 ? checked(dedicatedHost(dedicatedId)) : sharedHost();
     } catch (const std::exception& e) {
       failure = e.what();
       return kj::Maybe<T>(nullptr);

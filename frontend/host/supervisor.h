@@ -74,6 +74,7 @@ class Supervisor {
 
   kj::Promise<Host*> sharedHost();  // loop thread: the running host, or a new one after the back-off
   Host& dedicatedHost(uint64_t handleId);  // loop thread: --isolate=connection
+  kj::Promise<Host*> checked(Host& host);  // after its hello
   Host* findHost(uint64_t generation);
   void retire(Host& host);  // closes its socket; the watch reaps it
   void stopOne(Host& host);  // blocks until it is gone

@@ -47,6 +47,18 @@ out=$(nbdsh -u "$uri" -c 'print(h.pread(4096, 0) == b"\x5a" * 4096)')
 [ "$out" = True ] || { cat "$tmp/log"; fail "file: the data did not survive a restart"; }
 kill "$pid"; expect_exit 10 0
 
+# A crash loop is said once, with the plugin's last words.
+hostile=${NBDCAGE_BUILD:?}/tests/plugins/hostile.so
+start_nbdcage "$hostile" when=open attack=crash 2> "$tmp/log"
+for i in 1 2 3 4 5; do
+  if nbdinfo --size "nbd+unix:///attack?socket=$sock" > /dev/null 2>&1; then fail "a crashing open succeeded"; fi
+done
+kill -0 "$pid" || fail "nbdcage died in a crash loop"
+[ "$(grep -c 'keeps dying' "$tmp/log")" = 1 ] || { cat "$tmp/log"; fail "the crash loop was not reported exactly once"; }
+grep -A5 'keeps dying' "$tmp/log" | grep -q 'about to crash on purpose' ||
+  { cat "$tmp/log"; fail "the crash loop report lacks the plugin's last words"; }
+kill "$pid"; expect_exit 10 0
+
 # A wrong value is a startup error.
 if "$NBDCAGE" -U - --on-plugin-crash=maybe memory 1M --run true 2> "$tmp/err"; then fail "bad value accepted"; fi
 grep -q "must be restart, fail or exit" "$tmp/err" || fail "unclear error: $(cat "$tmp/err")"

@@ -34,6 +34,7 @@ struct Supervisor::Host {
   kj::Promise<void> watch = nullptr;  // declared after observer: destroyed first
   kj::Promise<void> deafWatch = nullptr;  // declared after network: destroyed first
   std::thread relay;                  // copies the host's stderr into ours
+  std::shared_ptr<lifecycle::LastLines> lastWords = std::make_shared<lifecycle::LastLines>();
   kj::Promise<void> shutdownWatch = nullptr;  // the outstanding waitForShutdown
   kj::Promise<void> stopping = nullptr;       // the serverStopping call, once sent
   ~Host() {
@@ -184,7 +185,7 @@ kj::Own<Supervisor::Host> Supervisor::spawnHost() {
   KJ_SYSCALL(pidfd = fcntl(host->process->pidfd(), F_DUPFD_CLOEXEC, 3));
   host->pidfd = kj::AutoCloseFd(pidfd);
   try {
-    host->relay = lifecycle::relayLines(kj::mv(errRead), pidfd, /*limited=*/!config_.verbose);
+    host->relay = lifecycle::relayLines(kj::mv(errRead), pidfd, /*limited=*/!config_.verbose, host->lastWords);
   } catch (const std::system_error& e) {  // no thread to relay its messages: no host
     host->process->killAll();
     host->process->wait();
@@ -216,7 +217,8 @@ void Supervisor::watchHost(Host& host) {
   // dead: it is killed, so its connections fail and the next gets a new one.
   host.deafWatch = host.network->onDisconnect()
                        .then([&host]() {
-                         if (!host.dead) {
+                         // (A host that died closed it too: its watch says so.)
+                         if (!host.dead && host.process->running()) {
                            fprintf(stderr, "nbdcage: the plugin host (pid %d) closed its control socket; killing it\n",
                                    host.process->pid());
                            host.process->killAll();
@@ -242,6 +244,7 @@ int Supervisor::reap(Host& host, bool expected) {
                        : policy == "fail"  ? "its data went with it, so the export is refused from now on"
                                            : "nbdcage exits";
     fprintf(stderr, "nbdcage: the plugin host (pid %d) %s; %s\n", host.process->pid(), how.c_str(), next);
+    reportCrashLoop(host);
     if (policy == "fail" && lost_.empty())
       lost_ = "the plugin host for '" + config_.plugin + "' " + how +
               ", and the data it kept in memory went with it; restart nbdcage (see --on-plugin-crash)";
@@ -297,7 +300,16 @@ int Supervisor::start() {
   return 0;
 }
 
+// Never throws: a failure (the data is lost, no process) is the promise's.
 kj::Promise<Supervisor::Host*> Supervisor::sharedHost() {
+  try {
+    return sharedHostNow();
+  } catch (const HostError& e) {
+    return kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::str(e.what()));
+  }
+}
+
+kj::Promise<Supervisor::Host*> Supervisor::sharedHostNow() {
   // The event loop may not have seen the pidfd yet: ask it directly, so a
   // connection right after a host died gets a new host, not the dead one.
   if (host_ && !host_->dead) {
@@ -313,13 +325,7 @@ kj::Promise<Supervisor::Host*> Supervisor::sharedHost() {
   auto wait = lastSpawn_ + std::chrono::milliseconds(200) - std::chrono::steady_clock::now();
   if (wait.count() > 0) {
     auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
-    return io_.provider->getTimer().afterDelay(ms * kj::MILLISECONDS).then([this]() {
-      try {
-        return sharedHost();
-      } catch (const HostError& e) {
-        kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::str(e.what())));
-      }
-    });
+    return io_.provider->getTimer().afterDelay(ms * kj::MILLISECONDS).then([this]() { return sharedHost(); });
   }
   if (host_) {
     stopOne(*host_);  // only the dead shared host: clients' own hosts stay
@@ -329,6 +335,18 @@ kj::Promise<Supervisor::Host*> Supervisor::sharedHost() {
   watchHost(*host_);
   watchForShutdown(*host_);
   return checked(*host_);
+}
+
+// Resolves once `host` is reaped: it is disconnected, so it is killed to
+// be sure, and its pidfd is looked at on a timer (the loop never sleeps).
+kj::Promise<void> Supervisor::untilDead(Host& host) {
+  if (!host.dead) {
+    struct pollfd p = {host.pidfd.get(), POLLIN, 0};
+    if (poll(&p, 1, 0) > 0) reap(host, false);
+  }
+  if (host.dead) return kj::READY_NOW;
+  host.process->killAll();
+  return io_.provider->getTimer().afterDelay(2 * kj::MILLISECONDS).then([this, &host]() { return untilDead(host); });
 }
 
 // A new host is checked as the first one was: it must say hello in our
@@ -343,6 +361,23 @@ kj::Promise<Supervisor::Host*> Supervisor::checked(Host& host) {
     }
     return &host;
   });
+}
+
+// Three unexpected deaths within 10 s is a crash loop: said once, with
+// the plugin's last words (its last lines on stderr), so the reason is not
+// lost among the restarts.
+void Supervisor::reportCrashLoop(Host& host) {
+  auto now = std::chrono::steady_clock::now();
+  recentDeaths_.push_back(now);
+  while (!recentDeaths_.empty() && now - recentDeaths_.front() > std::chrono::seconds(10)) recentDeaths_.pop_front();
+  if (recentDeaths_.size() < 3 || toldCrashLoop_) return;
+  toldCrashLoop_ = true;
+  if (host.relay.joinable()) host.relay.join();  // its last lines are in
+  fprintf(stderr, "nbdcage: the plugin host for '%s' keeps dying (%zu times in 10 s); its last words:\n",
+          config_.plugin.c_str(), recentDeaths_.size());
+  auto words = host.lastWords->get();
+  if (words.empty()) fprintf(stderr, "nbdcage:   (nothing on its stderr)\n");
+  for (const auto& line : words) fprintf(stderr, "nbdcage:   %s\n", line.c_str());
 }
 
 void Supervisor::announceStopping() {
@@ -393,10 +428,22 @@ kj::Maybe<T> Supervisor::callHost(std::string& failure, Call&& call, uint64_t de
     }
     return ready.then(
         [this, &failure, &call](Host* host) -> kj::Promise<kj::Maybe<T>> {
-          auto answer = call(host).catch_([&failure](kj::Exception&& e) -> kj::Maybe<T> {
+          // A shared host that dies under the call (killed a moment before
+          // it came, say) is replaced, and the call made once more.
+          auto answer = call(host).catch_([this, host, &failure, &call](kj::Exception&& e) -> kj::Promise<kj::Maybe<T>> {
+            if (e.getType() == kj::Exception::Type::DISCONNECTED && !host->dedicated && host == host_.get()) {
+              return untilDead(*host)
+                  .then([this]() { return sharedHost(); })
+                  .then([&call](Host* fresh) { return call(fresh); })
+                  .catch_([&failure](kj::Exception&& e) -> kj::Maybe<T> {
+                    failure = e.getType() == kj::Exception::Type::DISCONNECTED ? "the plugin host died"
+                                                                                 : e.getDescription().cStr();
+                    return nullptr;
+                  });
+            }
             failure =
                 e.getType() == kj::Exception::Type::DISCONNECTED ? "the plugin host died" : e.getDescription().cStr();
-            return nullptr;
+            return kj::Maybe<T>(nullptr);
           });
           if (config_.requestTimeout == 0) return answer;
           uint64_t generation = host->generation;

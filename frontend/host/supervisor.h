@@ -22,6 +22,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -73,8 +74,10 @@ class Supervisor {
   struct Host;
 
   kj::Promise<Host*> sharedHost();  // loop thread: the running host, or a new one after the back-off
+  kj::Promise<Host*> sharedHostNow();  // the same, but throws HostError
   Host& dedicatedHost(uint64_t handleId);  // loop thread: --isolate=connection
   kj::Promise<Host*> checked(Host& host);  // after its hello
+  kj::Promise<void> untilDead(Host& host);
   Host* findHost(uint64_t generation);
   void retire(Host& host);  // closes its socket; the watch reaps it
   void stopOne(Host& host);  // blocks until it is gone
@@ -85,6 +88,7 @@ class Supervisor {
   void watchHost(Host& host);
   kj::Promise<void> closeHandle(uint64_t id);
   int reap(Host& host, bool expected);  // waits for it; its wait status
+  void reportCrashLoop(Host& host);
 
   const Config& config_;
   const SandboxPolicy& sandbox_;
@@ -103,6 +107,8 @@ class Supervisor {
   kj::Own<kj::PromiseFulfiller<int>> crashFulfiller_;
   kj::ForkedPromise<int> crashExit_ = nullptr;
   std::string lost_;  // --on-plugin-crash=fail after a crash: why the export is gone
+  std::deque<std::chrono::steady_clock::time_point> recentDeaths_;  // unexpected ones, last 10 s
+  bool toldCrashLoop_ = false;
 };
 
 // Runs a plugin host that loads and configures the plugin, prints its

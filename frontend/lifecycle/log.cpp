@@ -118,10 +118,11 @@ class LineBudget {
 };
 
 // The relay thread's body: owns `fd` and `dead`, closes both at the end.
-void relayLoop(int fd, int dead, bool limited) {
+void relayLoop(int fd, int dead, bool limited, std::shared_ptr<LastLines> last) {
   LineReader reader;
   LineBudget budget;
   auto emit = [&](const std::string& line) {
+    if (last) last->add(line);
     if (limited && !budget.take()) return;
     budget.reportDropped();
     writeLine(STDERR_FILENO, line);
@@ -148,11 +149,22 @@ void relayLoop(int fd, int dead, bool limited) {
 
 }  // namespace
 
-std::thread relayLines(kj::AutoCloseFd fd, int pidfd, bool limited) {
+void LastLines::add(const std::string& line) {
+  std::lock_guard guard(lock_);
+  lines_.push_back(line.substr(0, 1000));
+  if (lines_.size() > kKeep) lines_.pop_front();
+}
+
+std::vector<std::string> LastLines::get() const {
+  std::lock_guard guard(lock_);
+  return {lines_.begin(), lines_.end()};
+}
+
+std::thread relayLines(kj::AutoCloseFd fd, int pidfd, bool limited, std::shared_ptr<LastLines> last) {
   int dead = fcntl(pidfd, F_DUPFD_CLOEXEC, 3);
   std::thread relay;
   try {
-    relay = std::thread(relayLoop, fd.get(), dead, limited);
+    relay = std::thread(relayLoop, fd.get(), dead, limited, std::move(last));
   } catch (const std::system_error&) {  // no thread: the caller says so (fd closes with its owner)
     close(dead);
     throw;

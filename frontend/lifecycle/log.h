@@ -10,7 +10,11 @@
 #include <kj/io.h>
 
 #include <string>
+#include <deque>
+#include <memory>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 namespace nbdcage::lifecycle {
 
@@ -27,6 +31,17 @@ void redirectLog(LogTo to, bool verbose);
 // Join the returned thread after the host has died.
 // `limited`: at most 1000 lines a second (bursts of 5000) pass; the rest
 // are counted and the count is logged.
-std::thread relayLines(kj::AutoCloseFd fd, int pidfd, bool limited);
+// `last` (if given) keeps the last lines relayed, for a crash report.
+class LastLines {
+ public:
+  static constexpr size_t kKeep = 5;
+  void add(const std::string& line);
+  std::vector<std::string> get() const;
+
+ private:
+  mutable std::mutex lock_;
+  std::deque<std::string> lines_;
+};
+std::thread relayLines(kj::AutoCloseFd fd, int pidfd, bool limited, std::shared_ptr<LastLines> last = nullptr);
 
 }  // namespace nbdcage::lifecycle

@@ -416,7 +416,10 @@ static void attack_now(void)
   else if (strcmp(attack, "connect-unix") == 0) connect_unix();
   else if (strcmp(attack, "exec") == 0) run_child(exec_true);
   else if (strcmp(attack, "orphan") == 0) orphan();
-  else if (strcmp(attack, "hang") == 0) {
+  else if (strcmp(attack, "crash") == 0) {
+    nbdkit_error("about to crash on purpose");
+    *(volatile int *) 0 = 0;
+  } else if (strcmp(attack, "hang") == 0) {
     for (;;) pause();
   } else if (strcmp(attack, "stop-self") == 0) {
     if (kill(getpid(), SIGSTOP) == 0) report(1, "sent itself SIGSTOP");

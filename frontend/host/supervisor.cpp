@@ -48,6 +48,11 @@ struct Supervisor::Host {
 
 namespace {
 
+// What a client is told when a call to its host failed.
+std::string whyCallFailed(const kj::Exception& e) {
+  return e.getType() == kj::Exception::Type::DISCONNECTED ? "the plugin host died" : e.getDescription().cStr();
+}
+
 // Hands one of our descriptors to the host inside an RPC message.
 class FdCap final : public schema::FileDescriptor::Server {
  public:
@@ -436,13 +441,11 @@ kj::Maybe<T> Supervisor::callHost(std::string& failure, Call&& call, uint64_t de
                   .then([this]() { return sharedHost(); })
                   .then([&call](Host* fresh) { return call(fresh); })
                   .catch_([&failure](kj::Exception&& e) -> kj::Maybe<T> {
-                    failure = e.getType() == kj::Exception::Type::DISCONNECTED ? "the plugin host died"
-                                                                                 : e.getDescription().cStr();
+                    failure = whyCallFailed(e);
                     return nullptr;
                   });
             }
-            failure =
-                e.getType() == kj::Exception::Type::DISCONNECTED ? "the plugin host died" : e.getDescription().cStr();
+            failure = whyCallFailed(e);
             return kj::Maybe<T>(nullptr);
           });
           if (config_.requestTimeout == 0) return answer;

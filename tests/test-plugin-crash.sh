@@ -55,7 +55,7 @@ for i in 1 2 3 4 5; do
 done
 kill -0 "$pid" || fail "nbdcage died in a crash loop"
 [ "$(grep -c 'keeps dying' "$tmp/log")" = 1 ] || { cat "$tmp/log"; fail "the crash loop was not reported exactly once"; }
-grep -A5 'keeps dying' "$tmp/log" | grep -q 'about to crash on purpose' ||
+grep -A20 'keeps dying' "$tmp/log" | grep -q 'about to crash on purpose' ||
   { cat "$tmp/log"; fail "the crash loop report lacks the plugin's last words"; }
 kill "$pid"; expect_exit 10 0
 

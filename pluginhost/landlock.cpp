@@ -137,7 +137,6 @@ int applyLandlock(const SandboxPolicy& policy, const PreparedPaths& paths) {
     rules.allow("/tmp", all);
     rules.allow("/dev/shm", all);
   }
-  rules.allowFd(paths.plugin, kReadExec);
   for (const auto& g : paths.grants) rules.allowFd(g.fd, g.writable ? all : kReadExec);
   if (syscall(SYS_landlock_restrict_self, rules.fd(), 0) < 0) {
     fprintf(stderr, "nbdcage-pluginhost: landlock_restrict_self: %s\n", strerror(errno));

@@ -99,13 +99,13 @@ void closeInheritedFds() {
 void enterSandbox(const SandboxPolicy& policy, const std::string& pluginPath, bool verbose) {
   // 1. The granted paths, opened while they are still where the user sees them.
   PreparedPaths paths;
-  paths.plugin = open(pluginPath.c_str(), O_PATH | O_CLOEXEC);
-  if (paths.plugin < 0) fatal(pluginPath.c_str());
+  int plugin = open(pluginPath.c_str(), O_PATH | O_CLOEXEC);
+  if (plugin < 0) fatal(pluginPath.c_str());
   for (const auto& p : policy.paths) {
     int fd = open(p.path.c_str(), O_PATH | O_CLOEXEC);
     if (fd >= 0) paths.grants.push_back({p.path, fd, p.writable && !policy.readonly});
   }
-  paths.grants.push_back({pluginPath, paths.plugin, false});
+  paths.grants.push_back({pluginPath, plugin, false});
 
   // 2. Mounts, in the mount namespace we were spawned into: nothing
   //    propagates back; /proc shows only our PID namespace; /tmp and
@@ -158,9 +158,7 @@ void enterSandbox(const SandboxPolicy& policy, const std::string& pluginPath, bo
             "landlock ABI %d, network %s, exec %s, %zu granted paths\n",
             pidNs ? "yes" : "no", mountNs ? "yes" : "no", paths.privateTmp ? "yes" : "no", abi,
             policy.network ? "allowed" : "refused", policy.exec ? "allowed" : "refused", policy.paths.size());
-  for (const auto& g : paths.grants)
-    if (g.fd != paths.plugin) close(g.fd);
-  close(paths.plugin);
+  for (const auto& g : paths.grants) close(g.fd);
 }
 
 }  // namespace nbdcage::host

@@ -24,14 +24,14 @@ struct SandboxPolicy {
   bool readonly = false;  // -r: every granted path is read-only
 };
 
-// The granted paths, opened (O_PATH) before the mount namespace changes.
+// The granted paths, opened (O_PATH) before the mount namespace changes;
+// the plugin's own file is one of them (read-only).
 struct PreparedPaths {
   struct Grant {
     std::string path;
     int fd;
     bool writable;
   };
-  int plugin = -1;
   std::vector<Grant> grants;
   bool privateTmp = false;  // /tmp and /dev/shm are the host's own
 };

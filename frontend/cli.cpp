@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
+#include <cstring>
 #include <climits>
 
 #include <boost/program_options.hpp>
@@ -67,6 +69,15 @@ po::options_description describeOptions() {
        "let the plugin reach PATH (read-write, or read-only with :ro) in its sandbox (repeatable)")
       ("allow-network", "let the plugin use the network (curl, ssh, nbd plugins and scripts that fetch)")
       ("allow-exec", "let a plugin that is not a shell or language plugin run programs")
+      ("sandbox-user", po::value<std::string>()->value_name("USER[:GROUP]"),
+       "as root: the identity the plugin host runs as (default nobody:nogroup; root keeps uid 0, still without "
+       "capabilities)")
+      ("sandbox-processes", po::value<std::string>()->value_name("N"),
+       "processes and threads each plugin host may have (default 4096; 0: no limit)")
+      ("sandbox-memory", po::value<std::string>()->value_name("SIZE"),
+       "address space each plugin host may map, e.g. 2G (default: no limit)")
+      ("sandbox-files", po::value<std::string>()->value_name("N"),
+       "files each plugin host may have open (default: as inherited)")
       ("no-sandbox", "run the plugin host without its sandbox (debugging only)");
   return d;
 }
@@ -126,6 +137,29 @@ bool isDebugFlag(const std::string& d) {
   return errno == 0 && *end == '\0' && v >= INT_MIN && v <= INT_MAX;
 }
 
+// N, or with `sizes` also N with a suffix K, M, G or T (powers of 1024).
+uint64_t parseLimit(const char* option, const po::variables_map& vm, bool sizes) {
+  std::string v = vm[option + 2].as<std::string>();
+  char* end;
+  errno = 0;
+  unsigned long long n = v.empty() || !isdigit(static_cast<unsigned char>(v[0])) ? 0 : strtoull(v.c_str(), &end, 10);
+  bool ok = !v.empty() && isdigit(static_cast<unsigned char>(v[0])) && errno == 0;
+  if (ok && sizes && *end != '\0' && end[1] == '\0') {
+    const char* units = "KMGT";
+    const char* u = strchr(units, toupper(static_cast<unsigned char>(*end)));
+    if (u == nullptr) ok = false;
+    for (const char* i = units; ok && u && i <= u; ++i) {
+      if (n > (~0ULL >> 10)) ok = false;
+      n <<= 10;
+    }
+    ++end;
+  }
+  if (!ok || *end != '\0')
+    fail(std::string(option) + " must be a number" + (sizes ? " (with K, M, G or T for sizes)" : "") + ", not '" + v +
+         "'");
+  return n;
+}
+
 // The options' values into `c`, each checked on the way.
 void readOptions(const po::variables_map& vm, Config& c) {
   if (vm.count("unix")) c.unixSocket = vm["unix"].as<std::string>();
@@ -141,6 +175,14 @@ void readOptions(const po::variables_map& vm, Config& c) {
   if (vm.count("allow-path")) c.allowPaths = vm["allow-path"].as<std::vector<std::string>>();
   c.allowNetwork = vm.count("allow-network") > 0;
   c.allowExec = vm.count("allow-exec") > 0;
+  if (vm.count("sandbox-user")) {
+    c.sandboxUser = vm["sandbox-user"].as<std::string>();
+    if (c.sandboxUser->empty() || c.sandboxUser->front() == ':' || c.sandboxUser->back() == ':')
+      fail("--sandbox-user must be USER or USER:GROUP, not '" + *c.sandboxUser + "'");
+  }
+  if (vm.count("sandbox-processes")) c.sandboxProcesses = parseLimit("--sandbox-processes", vm, false);
+  if (vm.count("sandbox-memory")) c.sandboxMemory = parseLimit("--sandbox-memory", vm, true);
+  if (vm.count("sandbox-files")) c.sandboxFiles = parseLimit("--sandbox-files", vm, false);
   if (vm.count("exportname")) c.exportName = vm["exportname"].as<std::string>();
   if (vm.count("threads")) {
     c.threads = vm["threads"].as<unsigned>();

@@ -36,6 +36,10 @@ struct Config {
   std::vector<std::string> allowPaths;    // --allow-path=PATH[:ro], as given
   bool allowNetwork = false;              // --allow-network
   bool allowExec = false;                 // --allow-exec
+  std::optional<std::string> sandboxUser; // --sandbox-user=USER[:GROUP], as given (root only)
+  uint64_t sandboxProcesses = 4096;       // --sandbox-processes: tasks (threads too) per host; 0: no limit
+  uint64_t sandboxMemory = 0;             // --sandbox-memory: bytes of address space per host; 0: no limit
+  uint64_t sandboxFiles = 0;              // --sandbox-files: open files per host; 0: as inherited
   std::string exportName;                 // -e, used for $uri and $exportname
   unsigned threads = 16;                  // -t
   unsigned requestTimeout = 60;           // --request-timeout, seconds; 0: none

@@ -3,7 +3,9 @@
 //
 //   nbdcage-pluginhost [--verbose] [--readonly] [--threads N] [--no-sandbox]
 //                      [--allow-network] [--allow-exec] [--allow-rw PATH]...
-//                      [--allow-ro PATH]... PLUGIN.so [KEY=VALUE | VALUE]...
+//                      [--allow-ro PATH]... [--identity UID:GID]
+//                      [--max-processes N] [--max-memory BYTES] [--max-files N]
+//                      PLUGIN.so [KEY=VALUE | VALUE]...
 //
 // Exit status: 0 after an orderly end, 1 when the plugin cannot be loaded or
 // configured (the reason is already on stderr).
@@ -57,6 +59,12 @@ Args parseArgs(int argc, char** argv) {
     else if (opt == "--allow-exec") a.sandbox.exec = true;
     else if ((opt == "--allow-rw" || opt == "--allow-ro") && i + 1 < argc)
       a.sandbox.paths.push_back({argv[++i], opt == "--allow-rw"});
+    else if (opt == "--identity" && i + 1 < argc &&
+             sscanf(argv[i + 1], "%u:%u", &a.sandbox.uid, &a.sandbox.gid) == 2)
+      a.sandbox.switchIdentity = true, ++i;
+    else if (opt == "--max-processes" && i + 1 < argc) a.sandbox.maxProcesses = strtoull(argv[++i], nullptr, 10);
+    else if (opt == "--max-memory" && i + 1 < argc) a.sandbox.maxMemory = strtoull(argv[++i], nullptr, 10);
+    else if (opt == "--max-files" && i + 1 < argc) a.sandbox.maxFiles = strtoull(argv[++i], nullptr, 10);
     else if (opt == "--debug-flag" && i + 1 < argc) a.debugFlags.push_back(argv[++i]);
     else if (opt == "--threads" && i + 1 < argc) a.host.threads = static_cast<unsigned>(std::max(1, atoi(argv[++i])));
     else usage(("unknown option " + opt).c_str());

@@ -22,6 +22,11 @@ struct SandboxPolicy {
   };
   std::vector<Path> paths;
   bool readonly = false;  // -r: every granted path is read-only
+  // As root: the unprivileged identity to become (--identity UID:GID).
+  bool switchIdentity = false;
+  unsigned uid = 0, gid = 0;
+  // rlimits (0: none given): tasks, address space in bytes, open files.
+  unsigned long long maxProcesses = 0, maxMemory = 0, maxFiles = 0;
 };
 
 // The granted paths, opened (O_PATH) before the mount namespace changes;

@@ -170,6 +170,25 @@ def no_orphan(tmp, srv):
     return "an orphan outlived nbdcage: %s" % left if left else None
 
 
+def outside_file(ctx, name, mode):
+    """A file of root's outside /tmp (which the host sees as its own), made
+    afresh for each run: what an attack on the machine's files would hit."""
+    path = os.path.join(ctx["outside"], name)
+    with open(path, "w") as f:
+        f.write("keep me\n")
+    os.chmod(path, mode)
+    return path
+
+
+def file_kept(ctx, name, mode):
+    def check(tmp, srv):
+        st = os.stat(os.path.join(ctx["outside"], name))
+        if st.st_mode & 0o7777 != mode:
+            return "the file's mode became %o" % (st.st_mode & 0o7777)
+        return "the file was truncated" if st.st_size == 0 else None
+    return check
+
+
 def listener(family, addr):
     s = socket.socket(family, socket.SOCK_STREAM)
     s.bind((addr, 0))
@@ -193,10 +212,14 @@ class Case:
     (the attack is allowed to start, its effect is not)."""
 
     def __init__(self, name, params, effect=no_effect, options=(), baseline=("--no-sandbox",), effect_only=False,
-                 note="n/a: a frontend defence with no switch; shown failing against the code before it"):
+                 note="n/a: a frontend defence with no switch; shown failing against the code before it",
+                 layered=None, as_root=False):
         self.name, self.params, self.effect = name, params, effect
         self.options, self.baseline, self.effect_only = list(options), baseline, effect_only
         self.note = note
+        # Run again in --layers mode (the sandbox's own cases).
+        self.layered = baseline == ("--no-sandbox",) if layered is None else layered
+        self.as_root = as_root  # the defence is the identity root's host takes
 
 
 DEADLINE = ["--request-timeout=2"]
@@ -233,6 +256,21 @@ CASES = [
     Case("load a kernel module", lambda t, c: ["attack=module"]),
     Case("SCHED_FIFO", lambda t, c: ["attack=sched-fifo"]),
     Case("the frontend's environment", lambda t, c: ["attack=env", "target=" + SECRET]),
+    # Landlock does not govern modes, nor (before ABI 3) truncate(2): only
+    # an identity that owns nothing of the machine's stops these.
+    # The baseline keeps uid 0 (without capabilities, as before the host
+    # took an identity of its own): that alone lets these through.
+    Case("chmod a file of root's", lambda t, c: ["attack=chmod", "target=" + outside_file(c, "chmod", 0o600)],
+         lambda t, s: file_kept(CTX, "chmod", 0o600)(t, s), baseline=["--sandbox-user=root"], layered=True,
+         as_root=True),
+    Case("truncate a file of root's", lambda t, c: ["attack=truncate", "target=" + outside_file(c, "trunc", 0o644)],
+         lambda t, s: file_kept(CTX, "trunc", 0o644)(t, s)),
+    # Resources: a process limit that holds as root too (uid 0 is exempt
+    # from it), and an address-space limit.
+    Case("fork bomb", lambda t, c: ["attack=fork-bomb", "target=300"], options=["--sandbox-processes=100"],
+         baseline=["--sandbox-processes=100", "--sandbox-user=root"], layered=True, as_root=True),
+    Case("allocate beyond the memory limit", lambda t, c: ["attack=memory", "target=768"],
+         options=["--sandbox-memory=256M"]),
     Case("a setsid grandchild outlives nbdcage", lambda t, c: ["attack=orphan"], no_orphan, effect_only=True),
     # The frontend's own defences: deadlines, and a host that breaks the
     # protocol is killed and replaced.
@@ -256,19 +294,54 @@ CASES = [
 # Which layer holds where: the sandbox cases again, as on kernels that lack
 # layers (nbdcage's testing switches, nbdcage(1) SANDBOX).  A case listed
 # as a hole needs the layer named; every other case must still hold.
-SIGNALS = "a PID namespace, or Landlock ABI 6 signal scoping"
+SIGNALS = "a PID namespace, or Landlock ABI 6 signal scoping, or (as root) the host's own uid"
+
+
+def nobody_reaches(path):
+    """Can uid nobody walk to `path` and read it, as the files are (with
+    no mount namespace, nothing can be remounted for it)?"""
+    st = os.stat(path)
+    if not st.st_mode & 0o004:
+        return False
+    d = os.path.dirname(path)
+    while True:
+        if not os.stat(d).st_mode & 0o001:
+            return False
+        if d == "/":
+            return True
+        d = os.path.dirname(d)
+
+
+# As root, the host drops to uid nobody.  Without a mount namespace it can
+# do so only if it reaches the plugin as the files are; otherwise it stays
+# uid 0 (the log says why) and what only that identity stops gets through.
+IDENTITY_WITHOUT_MOUNT_NS = os.geteuid() == 0 and nobody_reaches(HOSTILE)
+SIGNAL_HOLES = {
+    # Every host of every nbdcage shares the identity: the others are in reach.
+    "kill(-1)": "a PID namespace, or Landlock ABI 6 signal scoping (processes of the host's own uid, such as "
+                "other plugin hosts, are in reach)"}
+if not IDENTITY_WITHOUT_MOUNT_NS:
+    SIGNAL_HOLES.update({"kill-frontend": SIGNALS, "kill-frontend at config": SIGNALS,
+                         "kill-frontend at get_ready": SIGNALS, "kill-frontend at open": SIGNALS,
+                         "stop-frontend": SIGNALS, "kill(-1)": SIGNALS})
+IDENTITY = "a mount namespace (idmapped mounts), since uid nobody cannot reach the plugin's file as it is"
+IDENTITY_HOLES = {} if IDENTITY_WITHOUT_MOUNT_NS or os.geteuid() != 0 else {
+    "chmod a file of root's": IDENTITY, "fork bomb": IDENTITY,
+}
+IDENTITY_ABI2_HOLES = dict(IDENTITY_HOLES)
+if IDENTITY_HOLES:
+    IDENTITY_ABI2_HOLES["truncate a file of root's"] = IDENTITY + ", and Landlock ABI 3 (truncate)"
 LAYER_CONFIGS = [
     ("Landlock ABI 2 (Debian 12's own kernel)", {"NBDCAGE_LANDLOCK_ABI_MAX": "2"}, {}),
-    ("no namespaces (a kernel or container that refuses them)", {"NBDCAGE_SANDBOX_WITHOUT": "namespaces"}, {
+    ("no namespaces (a kernel or container that refuses them)", {"NBDCAGE_SANDBOX_WITHOUT": "namespaces"}, dict({
         "connect to the frontend's Unix socket": "a mount namespace, or Landlock ABI 9 (path Unix sockets)",
         "a setsid grandchild outlives nbdcage": "a PID namespace",
-    }),
-    ("no namespaces and Landlock ABI 2", {"NBDCAGE_SANDBOX_WITHOUT": "namespaces", "NBDCAGE_LANDLOCK_ABI_MAX": "2"}, {
-        "kill-frontend": SIGNALS, "kill-frontend at config": SIGNALS, "kill-frontend at get_ready": SIGNALS,
-        "kill-frontend at open": SIGNALS, "stop-frontend": SIGNALS, "kill(-1)": SIGNALS,
-        "connect to the frontend's Unix socket": "a mount namespace, or Landlock ABI 9 (path Unix sockets)",
-        "a setsid grandchild outlives nbdcage": "a PID namespace",
-    }),
+    }, **IDENTITY_HOLES)),
+    ("no namespaces and Landlock ABI 2", {"NBDCAGE_SANDBOX_WITHOUT": "namespaces", "NBDCAGE_LANDLOCK_ABI_MAX": "2"},
+     dict({
+         "connect to the frontend's Unix socket": "a mount namespace, or Landlock ABI 9 (path Unix sockets)",
+         "a setsid grandchild outlives nbdcage": "a PID namespace",
+     }, **SIGNAL_HOLES, **IDENTITY_ABI2_HOLES)),
 ]
 
 
@@ -284,8 +357,14 @@ def attempt(case, ctx, options, layers=None):
     return line, problems
 
 
+CTX = {}
+
+
 def main():
-    ctx = {"v4": listener(socket.AF_INET, "127.0.0.1")}
+    ctx = CTX
+    ctx["v4"] = listener(socket.AF_INET, "127.0.0.1")
+    outside = tempfile.TemporaryDirectory(prefix="hostile-outside.", dir=os.environ["NBDCAGE_BUILD"])
+    ctx["outside"] = outside.name
     try:
         ctx["v6"] = listener(socket.AF_INET6, "::1")
     except OSError:
@@ -297,7 +376,7 @@ def main():
         for label, env, holes in LAYER_CONFIGS:
             print("== %s" % label)
             for case in CASES:
-                if case.baseline != ("--no-sandbox",) or (only and case.name not in only):
+                if not case.layered or (only and case.name not in only) or (case.as_root and os.geteuid() != 0):
                     continue  # the frontend's own defences do not depend on the kernel
                 if "::1" in case.name and ctx["v6"] is None:
                     continue
@@ -319,6 +398,9 @@ def main():
         if "::1" in case.name and ctx["v6"] is None:
             print("SKIP %-40s no IPv6 loopback here" % case.name)
             continue
+        if case.as_root and os.geteuid() != 0:
+            print("SKIP %-40s not root: the host keeps the caller's uid" % case.name)
+            continue
         line, problems = attempt(case, ctx, case.options)
         contained = (line.startswith("blocked") or line.startswith("error") or case.effect_only) and not problems
         shown, bare = True, case.note
@@ -333,9 +415,10 @@ def main():
             failed.append(case.name)
         elif not shown:
             failed.append(case.name + " (the attack does not work even without the defence: the test proves nothing)")
-    for s in ctx.values():
+    for s in (ctx["v4"], ctx["v6"]):
         if s:
             s.close()
+    outside.cleanup()
     if failed:
         print("FAIL: %d attacks not contained: %s" % (len(failed), ", ".join(failed)))
         sys.exit(1)

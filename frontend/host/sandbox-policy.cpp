@@ -1,5 +1,7 @@
 #include "frontend/host/sandbox-policy.h"
 
+#include <grp.h>
+#include <pwd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -49,6 +51,35 @@ bool keepInHostEnv(const std::string& name) {
   return kKeep.count(name) > 0 || name.starts_with("LC_");
 }
 
+// USER[:GROUP] (names or numbers) as root sees them; "nobody" without a
+// group takes nobody's own.  A machine without a nobody user gets the
+// kernel's overflow ids.
+SandboxPolicy::Identity resolveIdentity(const std::string& spec) {
+  auto colon = spec.find(':');
+  std::string user = spec.substr(0, colon), group = colon == std::string::npos ? "" : spec.substr(colon + 1);
+  auto number = [](const std::string& s) {
+    return !s.empty() && s.size() < 10 && std::all_of(s.begin(), s.end(), ::isdigit);
+  };
+  SandboxPolicy::Identity id{65534, 65534, ""};
+  if (const passwd* pw = getpwnam(user.c_str())) {
+    id.uid = pw->pw_uid;
+    id.gid = pw->pw_gid;
+  } else if (number(user)) {
+    id.uid = id.gid = static_cast<unsigned>(std::stoul(user));
+  } else if (user != "nobody") {
+    throw std::runtime_error("--sandbox-user: there is no user '" + user + "' on this machine");
+  }
+  if (!group.empty()) {
+    if (const struct group* gr = getgrnam(group.c_str())) id.gid = gr->gr_gid;
+    else if (number(group)) id.gid = static_cast<unsigned>(std::stoul(group));
+    else throw std::runtime_error("--sandbox-user: there is no group '" + group + "' on this machine");
+  }
+  if (id.uid == 0 || id.gid == 0)
+    throw std::runtime_error("--sandbox-user: '" + spec + "' is root's; say --sandbox-user=root to keep uid 0");
+  id.name = std::to_string(id.uid) + ":" + std::to_string(id.gid);
+  return id;
+}
+
 }  // namespace
 
 SandboxPolicy makeSandboxPolicy(const Config& c) {
@@ -76,6 +107,14 @@ SandboxPolicy makeSandboxPolicy(const Config& c) {
       throw std::runtime_error("--allow-path: " + path + ": no such file or directory");
     grant(p, path, !ro && !c.readonly);
   }
+  if (c.sandboxUser && geteuid() != 0)
+    throw std::runtime_error("--sandbox-user: only root can choose the plugin host's identity (as any other user, "
+                             "the host keeps yours)");
+  std::string who = c.sandboxUser.value_or("nobody");
+  if (geteuid() == 0 && who != "root") p.identity = resolveIdentity(who);
+  p.maxProcesses = c.sandboxProcesses;
+  p.maxMemory = c.sandboxMemory;
+  p.maxFiles = c.sandboxFiles;
   return p;
 }
 
@@ -88,6 +127,16 @@ std::vector<std::string> SandboxPolicy::hostArgs() const {
     args.push_back(g.writable ? "--allow-rw" : "--allow-ro");
     args.push_back(g.path);
   }
+  if (identity) {
+    args.push_back("--identity");
+    args.push_back(std::to_string(identity->uid) + ":" + std::to_string(identity->gid));
+  }
+  for (auto [option, value] : {std::pair{"--max-processes", maxProcesses}, {"--max-memory", maxMemory},
+                               {"--max-files", maxFiles}})
+    if (value != 0) {
+      args.push_back(option);
+      args.push_back(std::to_string(value));
+    }
   return args;
 }
 
@@ -107,8 +156,11 @@ std::string SandboxPolicy::describe() const {
   std::string out = std::string("sandbox=") + (enabled ? "on" : "off") + "\n";
   if (!enabled) return out;
   long abi = syscall(SYS_landlock_create_ruleset, nullptr, 0, 1 /* LANDLOCK_CREATE_RULESET_VERSION */);
-  out += "sandbox_identity=" + std::string(geteuid() == 0 ? "uid 0" : "the caller's uid, as root of a user namespace") +
-         ", no capabilities, no_new_privs, not dumpable\n";
+  std::string who = identity ? "uid " + std::to_string(identity->uid) + " gid " + std::to_string(identity->gid) +
+                                   " (granted paths through idmapped mounts)"
+                     : geteuid() == 0 ? "uid 0 (--sandbox-user=root)"
+                                      : "the caller's uid, as root of a user namespace";
+  out += "sandbox_identity=" + who + ", no capabilities, no_new_privs, not dumpable\n";
   out += std::string("sandbox_namespaces=pid,mount,ipc,uts") + (network ? "" : ",net") + (geteuid() == 0 ? "" : ",user") +
          " (each as the kernel allows; the log says when it refuses)\n";
   out += "sandbox_landlock_abi=" + std::to_string(abi < 0 ? 0 : abi) + "\n";
@@ -118,7 +170,10 @@ std::string SandboxPolicy::describe() const {
   out += std::string("sandbox_exec=") + (exec ? "allowed" : "refused") + "\n";
   out += "sandbox_private=/proc,/tmp,/dev/shm\n";
   for (const auto& g : paths) out += std::string("sandbox_path=") + g.path + (g.writable ? "" : ":ro") + "\n";
-  out += "sandbox_limits=core 0, oom_score_adj 1000\n";
+  out += "sandbox_limits=core 0, oom_score_adj 1000, processes " +
+         (maxProcesses ? std::to_string(maxProcesses) : std::string("unlimited")) + ", address space " +
+         (maxMemory ? std::to_string(maxMemory) + " bytes" : std::string("unlimited")) + ", open files " +
+         (maxFiles ? std::to_string(maxFiles) : std::string("as inherited")) + "\n";
   return out;
 }
 

@@ -7,11 +7,16 @@
 //            name (file=, dir=, script=, tar=, url=file://..., or a bare
 //            value that names an existing path) and --allow-path
 //   network  none, unless --allow-network
+//   identity as root: an unprivileged uid and gid (--sandbox-user, default
+//            nobody:nogroup); otherwise the caller's own; no capabilities
+//   limits   processes (threads too), address space, open files
 //   exec     only for plugins that run programs or language runtimes (sh,
 //            eval, cc, python, perl, ruby, lua, tcl, and tmpdisk, linuxdisk,
 //            ondemand, iso, nbd, cdi), or --allow-exec
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +34,14 @@ struct SandboxPolicy {
   bool network = false;
   bool exec = false;
   std::vector<PathGrant> paths;
+  // The identity the host takes, when nbdcage runs as root (and the user
+  // did not ask to keep root): resolved here, applied by the host.
+  struct Identity {
+    unsigned uid, gid;
+    std::string name;  // "nobody:nogroup", for messages
+  };
+  std::optional<Identity> identity;
+  uint64_t maxProcesses = 0, maxMemory = 0, maxFiles = 0;  // 0: no limit (files: as inherited)
 
   // The host's command-line options that carry this policy.
   std::vector<std::string> hostArgs() const;
@@ -39,7 +52,8 @@ struct SandboxPolicy {
   std::string describe() const;
 };
 
-// Throws std::runtime_error for an --allow-path that does not exist.
+// Throws std::runtime_error for an --allow-path that does not exist, or a
+// --sandbox-user that is not a user (or group) of this machine.
 SandboxPolicy makeSandboxPolicy(const Config& config);
 
 }  // namespace nbdcage::frontend

@@ -295,6 +295,28 @@ static void fork_bomb(void)
   report_errno(what);
 }
 
+/* Allocates and touches 1 MiB at a time, up to `target` MiB, then lets
+ * it all go: a memory limit must stop it first. */
+static void allocate(void)
+{
+  int limit = atoi(target) > 0 ? atoi(target) : 512, made = 0;
+  char **chunks = calloc((size_t) limit, sizeof *chunks);
+  if (!chunks) return report_errno("calloc");
+  for (; made < limit; ++made) {
+    chunks[made] = malloc(1 << 20);
+    if (!chunks[made]) break;
+    memset(chunks[made], 0xa5, 1 << 20);
+  }
+  int saved = errno;
+  for (int i = 0; i < made; ++i) free(chunks[i]);
+  free(chunks);
+  char what[96];
+  snprintf(what, sizeof what, "allocated and touched %d MiB", made);
+  if (made >= limit) return report(1, what);
+  errno = saved;
+  report_errno(what);
+}
+
 /* The descriptors of ours that are doorbells: pipes and eventfds. */
 static int bell_fds(int *fds, int *eventfd, int max)
 {
@@ -445,6 +467,15 @@ static void attack_now(void)
     close(fd);
   }
   else if (strcmp(attack, "fork-bomb") == 0) fork_bomb();
+  else if (strcmp(attack, "memory") == 0) allocate();
+  else if (strcmp(attack, "chmod") == 0) {
+    /* Landlock does not govern a file's mode: only its owner may. */
+    if (chmod(target, 0666) == 0) report(1, "made the file world-writable");
+    else report_errno("chmod");
+  } else if (strcmp(attack, "truncate") == 0) {
+    if (truncate(target, 0) == 0) report(1, "truncated the file");
+    else report_errno("truncate");
+  }
   else if (strcmp(attack, "mount") == 0) {
     if (mount("none", target, "tmpfs", 0, NULL) == 0) {
       umount(target);

@@ -114,9 +114,56 @@ TEST_CASE("the host's arguments carry the policy; --no-sandbox carries nothing e
   c.params = {"file=" + (s / "disk.img")};
   c.allowNetwork = true;
   auto args = makeSandboxPolicy(c).hostArgs();
-  CHECK(args == std::vector<std::string>{"--allow-network", "--allow-rw", s / "disk.img"});
+  std::vector<std::string> expected{"--allow-network", "--allow-rw", s / "disk.img"};
+  if (geteuid() == 0) expected.insert(expected.end(), {"--identity", "65534:65534"});  // Debian's nobody:nogroup
+  expected.insert(expected.end(), {"--max-processes", "4096"});
+  CHECK(args == expected);
   c.sandbox = false;
   CHECK(makeSandboxPolicy(c).hostArgs() == std::vector<std::string>{"--no-sandbox"});
+}
+
+TEST_CASE("as root the host takes nobody's identity, or the one asked for; root keeps uid 0 only when asked") {
+  Config c = withPlugin("nbdkit-memory-plugin.so");
+  if (geteuid() != 0) {
+    c.sandboxUser = "nobody";
+    CHECK_THROWS_AS(makeSandboxPolicy(c), std::runtime_error);  // only root chooses
+    return;
+  }
+  auto id = makeSandboxPolicy(c).identity;
+  REQUIRE(id);
+  CHECK(id->uid == 65534);
+  CHECK(id->gid == 65534);
+  c.sandboxUser = "daemon:nogroup";
+  id = makeSandboxPolicy(c).identity;
+  REQUIRE(id);
+  CHECK(id->uid == 1);  // Debian's daemon
+  CHECK(id->gid == 65534);
+  c.sandboxUser = "4242:4343";
+  id = makeSandboxPolicy(c).identity;
+  REQUIRE(id);
+  CHECK(id->uid == 4242);
+  CHECK(id->gid == 4343);
+  c.sandboxUser = "root";
+  CHECK_FALSE(makeSandboxPolicy(c).identity);
+  for (const char* bad : {"no-such-user-here", "nobody:no-such-group", "0", "nobody:root", "nobody:0"}) {
+    c.sandboxUser = bad;
+    CHECK_THROWS_AS(makeSandboxPolicy(c), std::runtime_error);
+  }
+}
+
+TEST_CASE("the limits reach the host; 0 leaves one out") {
+  Config c = withPlugin("nbdkit-memory-plugin.so");
+  c.sandboxProcesses = 0;
+  c.sandboxMemory = 256ULL << 20;
+  c.sandboxFiles = 64;
+  auto args = makeSandboxPolicy(c).hostArgs();
+  auto value = [&](const std::string& option) {
+    auto i = std::find(args.begin(), args.end(), option);
+    return i == args.end() || i + 1 == args.end() ? std::string("absent") : *(i + 1);
+  };
+  CHECK(value("--max-processes") == "absent");
+  CHECK(value("--max-memory") == "268435456");
+  CHECK(value("--max-files") == "64");
 }
 
 TEST_CASE("the host's environment keeps the locale and PATH, never anything else") {

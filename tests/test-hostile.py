@@ -213,13 +213,14 @@ class Case:
 
     def __init__(self, name, params, effect=no_effect, options=(), baseline=("--no-sandbox",), effect_only=False,
                  note="n/a: a frontend defence with no switch; shown failing against the code before it",
-                 layered=None, as_root=False):
+                 layered=None, as_root=False, baseline_env=None):
         self.name, self.params, self.effect = name, params, effect
         self.options, self.baseline, self.effect_only = list(options), baseline, effect_only
         self.note = note
         # Run again in --layers mode (the sandbox's own cases).
         self.layered = baseline == ("--no-sandbox",) if layered is None else layered
         self.as_root = as_root  # the defence is the identity root's host takes
+        self.baseline_env = baseline_env  # nbdcage's environment for the baseline run
 
 
 DEADLINE = ["--request-timeout=2"]
@@ -265,6 +266,12 @@ CASES = [
          as_root=True),
     Case("truncate a file of root's", lambda t, c: ["attack=truncate", "target=" + outside_file(c, "trunc", 0o644)],
          lambda t, s: file_kept(CTX, "trunc", 0o644)(t, s)),
+    # The syscall allow-list of C plugins: kernel interfaces that the
+    # deny-list does not name answer ENOSYS (the baseline is the deny-list
+    # alone).  io_uring is on the deny-list, for every plugin.
+    Case("unlisted syscalls from a C plugin", lambda t, c: ["attack=unlisted"],
+         baseline=[], baseline_env={"NBDCAGE_SANDBOX_WITHOUT": "allow-list"}, layered=True),
+    Case("io_uring", lambda t, c: ["attack=io-uring"]),
     # Resources: a process limit that holds as root too (uid 0 is exempt
     # from it), and an address-space limit.
     Case("fork bomb", lambda t, c: ["attack=fork-bomb", "target=300"], options=["--sandbox-processes=100"],
@@ -405,12 +412,14 @@ def main():
         contained = (line.startswith("blocked") or line.startswith("error") or case.effect_only) and not problems
         shown, bare = True, case.note
         if case.baseline is not None:
-            bare_line, bare_problems = attempt(case, ctx, case.baseline)
+            bare_line, bare_problems = attempt(case, ctx, case.baseline, case.baseline_env)
             shown = bare_line.startswith("escaped") or bool(bare_problems)
             bare = bare_line + ("; " + "; ".join(bare_problems) if bare_problems else "")
         print("%s %-40s contained: %s%s | %s: %s" % (
             "PASS" if contained and shown else "FAIL", case.name, line,
-            "; " + "; ".join(problems) if problems else "", " ".join(case.baseline or ["baseline"]), bare))
+            "; " + "; ".join(problems) if problems else "",
+            " ".join(list(case.baseline or []) + ["%s=%s" % kv for kv in (case.baseline_env or {}).items()]) or "baseline",
+            bare))
         if not contained:
             failed.append(case.name)
         elif not shown:

@@ -468,6 +468,43 @@ static void attack_now(void)
   }
   else if (strcmp(attack, "fork-bomb") == 0) fork_bomb();
   else if (strcmp(attack, "memory") == 0) allocate();
+  else if (strcmp(attack, "unlisted") == 0) {
+    /* Kernel interfaces a block plugin never needs that no deny-list
+     * names: SysV IPC, POSIX queues, I/O priorities.  An allow-list
+     * answers ENOSYS to each. */
+    int answered = 0, id;
+    if ((id = (int) syscall(__NR_msgget, 0 /* IPC_PRIVATE */, 0600)) >= 0) {
+      syscall(__NR_msgctl, id, 0 /* IPC_RMID */, NULL);
+      ++answered;
+    }
+    if ((id = (int) syscall(__NR_semget, 0, 1, 0600)) >= 0) {
+      syscall(__NR_semctl, id, 0, 0 /* IPC_RMID */);
+      ++answered;
+    }
+    if ((id = (int) syscall(__NR_shmget, 0, 4096, 0600)) >= 0) {
+      syscall(__NR_shmctl, id, 0 /* IPC_RMID */, NULL);
+      ++answered;
+    }
+    if ((id = (int) syscall(__NR_mq_open, "hostile", O_RDWR | O_CREAT, 0600, NULL)) >= 0) {
+      close(id);
+      syscall(__NR_mq_unlink, "hostile");
+      ++answered;
+    }
+    if (syscall(__NR_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, 0) >= 0) ++answered;
+    char what[96];
+    snprintf(what, sizeof what, "%d of 5 unlisted calls answered", answered);
+    if (answered) report(1, what);
+    else report_errno(what);
+  } else if (strcmp(attack, "io-uring") == 0) {
+    /* A large kernel interface no block plugin needs (and none of the
+     * deny-list's kind): only an allow-list shuts it out by default. */
+    unsigned char params[120] = {0};  /* struct io_uring_params */
+    int fd = (int) syscall(__NR_io_uring_setup, 4, params);
+    if (fd >= 0) {
+      close(fd);
+      report(1, "set up an io_uring");
+    } else report_errno("io_uring_setup");
+  }
   else if (strcmp(attack, "chmod") == 0) {
     /* Landlock does not govern a file's mode: only its owner may. */
     if (chmod(target, 0666) == 0) report(1, "made the file world-writable");

@@ -4,6 +4,7 @@
 
 #include "filters/exitlast/exitlast.h"
 #include "filters/exitwhen/exitwhen.h"
+#include "filters/limit/limit.h"
 #include "filters/readahead/readahead.h"
 
 namespace nbdcage::filters {
@@ -21,6 +22,7 @@ struct Entry {
 const Entry kFilters[] = {
     {"exitlast", exitlast::takesKey, exitlast::make},
     {"exitwhen", exitwhen::takesKey, exitwhen::make},
+    {"limit", limit::takesKey, limit::make},
     {"readahead", readahead::takesKey, readahead::make},
 };
 

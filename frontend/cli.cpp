@@ -55,6 +55,8 @@ po::options_description describeOptions() {
        "add FILTER to the chain (repeatable; the first is nearest the client)")
       ("timeout", po::value<unsigned>()->value_name("SECONDS"),
        "drop a client that has not finished the handshake after waiting SECONDS for it (default 10; 0: never)")
+      ("max-connections", po::value<unsigned>()->value_name("N"),
+       "serve at most N clients at once; more are closed before the greeting (default 1024; 0: no cap)")
       ("request-timeout", po::value<unsigned>()->value_name("SECONDS"),
        "fail a request the plugin has not answered in SECONDS with EIO and replace its host (default 60; 0: never)")
       ("isolate", po::value<std::string>()->value_name("connection|none"),
@@ -191,6 +193,7 @@ void readOptions(const po::variables_map& vm, Config& c) {
   if (vm.count("run")) c.run = vm["run"].as<std::string>();
   if (vm.count("request-timeout")) c.requestTimeout = vm["request-timeout"].as<unsigned>();
   if (vm.count("timeout")) c.handshakeTimeout = vm["timeout"].as<unsigned>();
+  if (vm.count("max-connections")) c.maxConnections = vm["max-connections"].as<unsigned>();
   if (vm.count("isolate")) {
     std::string i = vm["isolate"].as<std::string>();
     if (i != "connection" && i != "none") fail("--isolate must be connection or none, not '" + i + "'");

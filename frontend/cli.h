@@ -44,6 +44,7 @@ struct Config {
   unsigned threads = 16;                  // -t
   unsigned requestTimeout = 60;           // --request-timeout, seconds; 0: none
   unsigned handshakeTimeout = 10;         // --timeout, seconds; 0: none
+  unsigned maxConnections = 1024;         // --max-connections: clients at once; 0: no cap
   std::string onPluginCrash;              // restart|fail|exit; empty: by the plugin (onCrash())
   bool isolateConnections = false;        // --isolate=connection: a plugin host per client
   std::optional<std::string> run;         // --run CMD

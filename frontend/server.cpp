@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -50,8 +51,9 @@ namespace {
 // One connection, start to end, on the calling thread.
 // A filter's preconnect refusal closes it before the greeting.
 void serveConnection(nbd::Stream& stream, chain::Chain& chain, const Config& config) {
+  if (!chain.preconnect()) return;
+  KJ_DEFER(chain.disconnect());
   try {
-    if (!chain.preconnect()) return;
     nbd::Handshake handshake(stream, chain, config.readonly, chain::Client::of(stream.inFd()));
     // A client that will not finish negotiating must not hold a thread
     // for ever (as qemu-nbd after CVE-2024-7409): only the time spent
@@ -98,6 +100,10 @@ class Acceptor {
         if (errno != EAGAIN && errno != EWOULDBLOCK) perror("nbdcage: accept");
         return;  // edge-triggered: drained
       }
+      if (config_.maxConnections != 0 && conns_.size() >= config_.maxConnections) {
+        refuse(fd);
+        continue;
+      }
       if (listener_.tcp) {
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -122,8 +128,25 @@ class Acceptor {
     }
   }
 
+  // Past --max-connections: closed before the greeting, costing no
+  // thread; said at most once a second, with the count since.
+  void refuse(int fd) {
+    close(fd);
+    ++refused_;
+    auto now = std::chrono::steady_clock::now();
+    if (refused_ == 1 || now - lastSaid_ >= std::chrono::seconds(1)) {
+      fprintf(stderr, "nbdcage: %u clients are connected (--max-connections): refused %llu new connection%s\n",
+              config_.maxConnections, static_cast<unsigned long long>(refused_ - saidUpTo_),
+              refused_ - saidUpTo_ == 1 ? "" : "s");
+      saidUpTo_ = refused_;
+      lastSaid_ = now;
+    }
+  }
+
   listen::Listener listener_;
   kj::UnixEventPort::FdObserver observer_;
+  uint64_t refused_ = 0, saidUpTo_ = 0;
+  std::chrono::steady_clock::time_point lastSaid_;
   ConnectionSet& conns_;
   chain::Chain& chain_;
   const Config& config_;

@@ -213,7 +213,7 @@ class Case:
 
     def __init__(self, name, params, effect=no_effect, options=(), baseline=("--no-sandbox",), effect_only=False,
                  note="n/a: a frontend defence with no switch; shown failing against the code before it",
-                 layered=None, as_root=False, baseline_env=None):
+                 layered=None, as_root=False, baseline_env=None, unavailable=None):
         self.name, self.params, self.effect = name, params, effect
         self.options, self.baseline, self.effect_only = list(options), baseline, effect_only
         self.note = note
@@ -221,6 +221,7 @@ class Case:
         self.layered = baseline == ("--no-sandbox",) if layered is None else layered
         self.as_root = as_root  # the defence is the identity root's host takes
         self.baseline_env = baseline_env  # nbdcage's environment for the baseline run
+        self.unavailable = unavailable  # the host's words for "this build cannot apply it": a skip
 
 
 DEADLINE = ["--request-timeout=2"]
@@ -277,7 +278,7 @@ CASES = [
     Case("fork bomb", lambda t, c: ["attack=fork-bomb", "target=300"], options=["--sandbox-processes=100"],
          baseline=["--sandbox-processes=100", "--sandbox-user=root"], layered=True, as_root=True),
     Case("allocate beyond the memory limit", lambda t, c: ["attack=memory", "target=768"],
-         options=["--sandbox-memory=256M"]),
+         options=["--sandbox-memory=256M"], unavailable="is not applied in an AddressSanitizer build"),
     Case("a setsid grandchild outlives nbdcage", lambda t, c: ["attack=orphan"], no_orphan, effect_only=True),
     # The frontend's own defences: deadlines, and a host that breaks the
     # protocol is killed and replaced.
@@ -352,6 +353,10 @@ LAYER_CONFIGS = [
 ]
 
 
+class Unavailable(Exception):
+    """The build cannot apply the case's defence (the host said so)."""
+
+
 def attempt(case, ctx, options, layers=None):
     with tempfile.TemporaryDirectory(prefix="nbdcage-hostile.") as tmp:
         line, problems, srv = run_attack(tmp, case.params(tmp, ctx), options, layers)
@@ -359,6 +364,8 @@ def attempt(case, ctx, options, layers=None):
             problems += [p for p in (frontend_ok(srv), case.effect(tmp, srv)) if p]
         finally:
             srv.stop()
+    if case.unavailable and case.unavailable in srv.text:
+        raise Unavailable(case.unavailable)
     if problems:
         problems.append("nbdcage's log ends: " + " / ".join(srv.text.splitlines()[-6:]))
     return line, problems
@@ -387,7 +394,11 @@ def main():
                     continue  # the frontend's own defences do not depend on the kernel
                 if "::1" in case.name and ctx["v6"] is None:
                     continue
-                line, problems = attempt(case, ctx, case.options, env)
+                try:
+                    line, problems = attempt(case, ctx, case.options, env)
+                except Unavailable as e:
+                    print("  %-40s skipped: %s" % (case.name, e))
+                    continue
                 held = (line.startswith("blocked") or line.startswith("error") or case.effect_only) and not problems
                 if case.name in holes:
                     verdict = "HOLE (needs %s)" % holes[case.name] if not held else "held (listed as a hole)"
@@ -408,7 +419,11 @@ def main():
         if case.as_root and os.geteuid() != 0:
             print("SKIP %-40s not root: the host keeps the caller's uid" % case.name)
             continue
-        line, problems = attempt(case, ctx, case.options)
+        try:
+            line, problems = attempt(case, ctx, case.options)
+        except Unavailable as e:
+            print("SKIP %-40s this build: %s" % (case.name, e))
+            continue
         contained = (line.startswith("blocked") or line.startswith("error") or case.effect_only) and not problems
         shown, bare = True, case.note
         if case.baseline is not None:

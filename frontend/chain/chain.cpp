@@ -79,9 +79,16 @@ ExportList Chain::listExports(bool readonly) {
 }
 
 bool Chain::preconnect() {
-  for (auto& f : filters_)
-    if (!f->preconnect()) return false;
+  for (size_t i = 0; i < filters_.size(); ++i)
+    if (!filters_[i]->preconnect()) {
+      while (i-- > 0) filters_[i]->disconnect();  // those that let it in
+      return false;
+    }
   return true;
+}
+
+void Chain::disconnect() {
+  for (auto& f : filters_) f->disconnect();
 }
 
 bool Chain::exitBeforeServing() {

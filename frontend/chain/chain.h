@@ -65,8 +65,10 @@ class Chain final : public ExportSource {
 
   kj::Own<Handle> open(const std::string& exportName, bool readonly, const Client& client) override;
   ExportList listExports(bool readonly) override;
-  // A new connection, before the greeting: false closes it.
+  // A new connection, before the greeting: false closes it.  After true,
+  // disconnect() once it ends.
   bool preconnect();
+  void disconnect();
 
   // Lifecycle, main thread.
   bool exitBeforeServing();

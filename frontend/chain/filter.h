@@ -6,6 +6,7 @@
 //     exitBeforeServing()  after the plugin is ready, before listening
 //     start(control)       once, before the first connection
 //     preconnect()         each new connection, before the greeting
+//     disconnect()         its end, if this filter's preconnect let it in
 //     listExports(next)    NBD_OPT_LIST
 //     open(next, ...)  ->  FilterStage (one per handle, one thread: no locks)
 //                            info / reserve / release / submit, forwarded by
@@ -64,6 +65,8 @@ class Filter {
   virtual void start(ServerControl& control) { (void)control; }
   // False closes the new connection before the greeting.
   virtual bool preconnect() { return true; }
+  // A connection whose preconnect this filter answered true has ended.
+  virtual void disconnect() {}
   virtual ExportList listExports(bool readonly, const std::function<ExportList(bool)>& next) { return next(readonly); }
   // A handle on `exportName` was opened below; this is the filter's stage
   // for it.  May throw to refuse the open (the client gets an error).

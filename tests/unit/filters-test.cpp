@@ -120,3 +120,24 @@ TEST_CASE("exitlast stops the server when the last handle closes, not before the
   b = nullptr;
   CHECK(control.requests == 1);
 }
+
+TEST_CASE("limit admits N clients at once, then one for each that left; 0 admits everyone") {
+  auto two = filters::make("limit", {"limit=2"});
+  CHECK(two->preconnect());
+  CHECK(two->preconnect());
+  CHECK_FALSE(two->preconnect());  // refused: it does not count
+  CHECK_FALSE(two->preconnect());
+  two->disconnect();
+  CHECK(two->preconnect());
+  CHECK_FALSE(two->preconnect());
+
+  auto one = filters::make("limit", {});  // default 1
+  CHECK(one->preconnect());
+  CHECK_FALSE(one->preconnect());
+
+  auto none = filters::make("limit", {"limit=0"});
+  for (int i = 0; i < 100; ++i) CHECK(none->preconnect());
+
+  for (const char* bad : {"limit=-1", "limit=x", "limit=", "limit=1000001"})
+    CHECK_THROWS_AS(filters::make("limit", {bad}), std::runtime_error);
+}

@@ -114,6 +114,8 @@ int main(int argc, char** argv) {
   // The frontend already asked for PDEATHSIG at spawn; this closes the race
   // where it died before we got here.
   if (getppid() == 1) return 1;
+  // The init of our own PID namespace: a reaper stays pid 1, we go on as 2.
+  if (getpid() == 1) nbdcage::host::becomeReaper();
   signal(SIGPIPE, SIG_IGN);
   nbdcage::host::closeInheritedFds();
   Args args = parseArgs(argc, argv);

@@ -41,6 +41,11 @@ struct PreparedPaths {
   bool privateTmp = false;  // /tmp and /dev/shm are the host's own
 };
 
+// As the init of a new PID namespace: forks the host, which returns, and
+// stays behind as the namespace's reaper (reaper.cpp) until the host ends,
+// then exits with its status (128+N for signal N).
+void becomeReaper();
+
 // Closes every inherited descriptor except stdin, stdout, stderr and the
 // control socket (fd 3).  Runs first thing in main().
 void closeInheritedFds();

@@ -50,10 +50,14 @@ start_nbdcage() {
   uri="nbd+unix://?socket=$sock"
 }
 
-# The pids of nbdcage's plugin hosts (children of $1).
+# The pids of nbdcage's plugin hosts: children of $1, or in a PID
+# namespace the child of the namespace's reaper that is.
 host_pids() {
   for p in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
-    case "$(cat /proc/"$p"/comm 2>/dev/null)" in nbdcage-plugin*) echo "$p" ;; esac
+    case "$(cat /proc/"$p"/comm 2>/dev/null)" in
+      nbdcage-plugin*) echo "$p" ;;
+      nbdcage-reaper) host_pids "$p" ;;
+    esac
   done
 }
 

@@ -28,7 +28,9 @@ set -e
 # Nothing survives: the plugin host is gone when nbdcage returns.
 "$NBDCAGE" -U - memory 1M --run 'echo $PPID > '"$tmp/ppid"'; ls /proc/$PPID/task/*/children >/dev/null; cat /proc/$PPID/task/*/children > '"$tmp/children"
 for child in $(cat "$tmp/children"); do
-  [ ! -d /proc/"$child" ] || [ "$(cat /proc/"$child"/comm)" != nbdcage-pluginh ] || fail "plugin host $child survived"
+  case "$(cat /proc/"$child"/comm 2>/dev/null)" in
+    nbdcage-pluginh | nbdcage-reaper) fail "plugin host $child survived" ;;
+  esac
 done
 [ ! -d /proc/"$(cat "$tmp/ppid")" ] || fail "nbdcage itself survived"
 

@@ -32,13 +32,23 @@ kills_wanted = int(sys.argv[1]) if len(sys.argv) > 1 else 150
 
 
 def children(pid):
+    """The plugin hosts of nbdcage `pid`: its children, or in a PID
+    namespace the child of the namespace's reaper (whose signals, as an
+    init's, would be dropped or passed on)."""
     out = []
     for task in os.listdir("/proc/%d/task" % pid):
         try:
             with open("/proc/%d/task/%s/children" % (pid, task)) as f:
-                out += [int(p) for p in f.read().split()]
+                kids = [int(p) for p in f.read().split()]
         except OSError:
-            pass
+            continue
+        for k in kids:
+            try:
+                with open("/proc/%d/comm" % k) as f:
+                    comm = f.read().strip()
+            except OSError:
+                continue
+            out += children(k) if comm == "nbdcage-reaper" else [k]
     return out
 
 
@@ -199,6 +209,9 @@ def main():
         problems.append("too few requests served (%d)" % stats.ok)
     if problems:
         print("log ends:", " / ".join(text.splitlines()[-8:]))
+        errors = [l for l in text.splitlines() if "ERROR: " in l or "runtime error" in l or l.lstrip().startswith("#")]
+        if errors:
+            print("sanitizer report:", "\n".join(errors[:40]))
         print("FAIL: " + "; ".join(problems))
         sys.exit(1)
     print("PASS")

@@ -18,7 +18,7 @@ writer=$(pgrep -f -x 'sleep 1000' | head -n1)
 [ -n "$writer" ] || fail "no writer"
 nbdinfo --size "nbd+unix://?socket=$tmp/sock" >/dev/null || fail "does not serve"
 # The plugin host must not hold the pipe (it is close-on-exec for children).
-for h in $(cat /proc/"$pid"/task/*/children); do
+for h in $(cat /proc/"$pid"/task/*/children) $(host_pids "$pid"); do
   for fd in /proc/"$h"/fd/*; do
     [ "$(readlink "$fd")" != "$(readlink /proc/"$pid"/fd/5)" ] || fail "the plugin host inherited the pipe"
   done

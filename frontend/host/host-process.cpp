@@ -171,6 +171,10 @@ int HostProcess::wait() {
   // waitpid(2)'s encoding, so WIFSIGNALED and friends apply.
   if (info.si_code == CLD_EXITED) status_ = (info.si_status & 0xff) << 8;
   else status_ = (info.si_status & 0x7f) | (info.si_code == CLD_DUMPED ? 0x80 : 0);
+  // In a PID namespace the host runs under its namespace's reaper, which
+  // ends with 128+N when signal N ended the host.
+  int code = WIFEXITED(status_) ? WEXITSTATUS(status_) : 0;
+  if ((namespaces_ & CLONE_NEWPID) && code > 128 && code < 128 + NSIG) status_ = code - 128;
   return status_;
 }
 

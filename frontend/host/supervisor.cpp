@@ -342,16 +342,21 @@ kj::Promise<Supervisor::Host*> Supervisor::sharedHostNow() {
   return checked(*host_);
 }
 
-// Resolves once `host` is reaped: it is disconnected, so it is killed to
-// be sure, and its pidfd is looked at on a timer (the loop never sleeps).
-kj::Promise<void> Supervisor::untilDead(Host& host) {
-  if (!host.dead) {
-    struct pollfd p = {host.pidfd.get(), POLLIN, 0};
-    if (poll(&p, 1, 0) > 0) reap(host, false);
+// Resolves once the host of `generation` is reaped: it is disconnected,
+// so it is killed to be sure, and its pidfd is looked at on a timer (the
+// loop never sleeps).  By generation, not reference: another call that
+// waited for the same host may have replaced (and freed) it meanwhile.
+kj::Promise<void> Supervisor::untilDead(uint64_t generation) {
+  Host* host = findHost(generation);
+  if (host != nullptr && !host->dead) {
+    struct pollfd p = {host->pidfd.get(), POLLIN, 0};
+    if (poll(&p, 1, 0) > 0) reap(*host, false);
   }
-  if (host.dead) return kj::READY_NOW;
-  host.process->killAll();
-  return io_.provider->getTimer().afterDelay(2 * kj::MILLISECONDS).then([this, &host]() { return untilDead(host); });
+  if (host == nullptr || host->dead) return kj::READY_NOW;
+  host->process->killAll();
+  return io_.provider->getTimer().afterDelay(2 * kj::MILLISECONDS).then([this, generation]() {
+    return untilDead(generation);
+  });
 }
 
 // A new host is checked as the first one was: it must say hello in our
@@ -359,12 +364,15 @@ kj::Promise<void> Supervisor::untilDead(Host& host) {
 kj::Promise<Supervisor::Host*> Supervisor::checked(Host& host) {
   auto req = host.client.helloRequest();
   req.setProtocolVersion(schema::PROTOCOL_VERSION);
-  return req.send().then([&host](capnp::Response<schema::PluginHost::HelloResults>&& resp) -> Host* {
+  uint64_t generation = host.generation;
+  return req.send().then([this, generation](capnp::Response<schema::PluginHost::HelloResults>&& resp) -> Host* {
+    Host* h = findHost(generation);  // it may have died and been replaced since it answered
+    if (h == nullptr) kj::throwFatalException(KJ_EXCEPTION(DISCONNECTED, "the new plugin host died"));
     if (resp.getProtocolVersion() != schema::PROTOCOL_VERSION) {
-      host.process->killAll();
+      h->process->killAll();
       kj::throwFatalException(KJ_EXCEPTION(FAILED, "the new plugin host speaks another protocol; reinstall nbdcage"));
     }
-    return &host;
+    return h;
   });
 }
 
@@ -434,10 +442,14 @@ kj::Maybe<T> Supervisor::callHost(std::string& failure, Call&& call, uint64_t de
     return ready.then(
         [this, &failure, &call](Host* host) -> kj::Promise<kj::Maybe<T>> {
           // A shared host that dies under the call (killed a moment before
-          // it came, say) is replaced, and the call made once more.
-          auto answer = call(host).catch_([this, host, &failure, &call](kj::Exception&& e) -> kj::Promise<kj::Maybe<T>> {
-            if (e.getType() == kj::Exception::Type::DISCONNECTED && !host->dedicated && host == host_.get()) {
-              return untilDead(*host)
+          // it came, say) is replaced, and the call made once more.  By
+          // generation: when this runs, another call may have replaced it.
+          uint64_t generation = host->generation;
+          bool shared = !host->dedicated;
+          auto answer = call(host).catch_([this, generation, shared, &failure, &call](
+                                              kj::Exception&& e) -> kj::Promise<kj::Maybe<T>> {
+            if (e.getType() == kj::Exception::Type::DISCONNECTED && shared && host_ && host_->generation == generation) {
+              return untilDead(generation)
                   .then([this]() { return sharedHost(); })
                   .then([&call](Host* fresh) { return call(fresh); })
                   .catch_([&failure](kj::Exception&& e) -> kj::Maybe<T> {
@@ -449,7 +461,6 @@ kj::Maybe<T> Supervisor::callHost(std::string& failure, Call&& call, uint64_t de
             return kj::Maybe<T>(nullptr);
           });
           if (config_.requestTimeout == 0) return answer;
-          uint64_t generation = host->generation;
           auto late = io_.provider->getTimer()
                           .afterDelay(config_.requestTimeout * kj::SECONDS)
                           .then([this, generation, &failure]() -> kj::Maybe<T> {

@@ -77,7 +77,7 @@ class Supervisor {
   kj::Promise<Host*> sharedHostNow();  // the same, but throws HostError
   Host& dedicatedHost(uint64_t handleId);  // loop thread: --isolate=connection
   kj::Promise<Host*> checked(Host& host);  // after its hello
-  kj::Promise<void> untilDead(Host& host);
+  kj::Promise<void> untilDead(uint64_t generation);
   Host* findHost(uint64_t generation);
   void retire(Host& host);  // closes its socket; the watch reaps it
   void stopOne(Host& host);  // blocks until it is gone

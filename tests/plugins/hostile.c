@@ -268,6 +268,41 @@ static void orphan(void)
   report(1, "started an orphan in its own session");
 }
 
+/* `target` orphans (default 50) that exit at once: reparented to the
+ * namespace's init, each is a zombie unless init reaps it.  Reports how
+ * many zombies are left after a moment. */
+static void zombies(void)
+{
+  int n = atoi(target) > 0 ? atoi(target) : 50;
+  for (int i = 0; i < n; ++i) {
+    pid_t p = fork();
+    if (p < 0) return report_errno("fork");
+    if (p == 0) {
+      if (fork() == 0) _exit(0);  /* the orphan */
+      _exit(0);
+    }
+    waitpid(p, NULL, 0);
+  }
+  usleep(500 * 1000);
+  int left = 0;
+  DIR *d = opendir("/proc");
+  struct dirent *e;
+  while (d && (e = readdir(d)) != NULL) {
+    char path[300], line[256];
+    snprintf(path, sizeof path, "/proc/%.20s/stat", e->d_name);
+    FILE *f = e->d_name[0] >= '1' && e->d_name[0] <= '9' ? fopen(path, "r") : NULL;
+    if (f && fgets(line, sizeof line, f)) {
+      char *close_paren = strrchr(line, ')');
+      if (close_paren && close_paren[1] == ' ' && close_paren[2] == 'Z') ++left;
+    }
+    if (f) fclose(f);
+  }
+  if (d) closedir(d);
+  char what[96];
+  snprintf(what, sizeof what, "%d of %d orphans left as zombies", left, n);
+  report(left > 0, what);
+}
+
 /* Forks until refused, up to `target` processes, then lets them go. */
 static void fork_bomb(void)
 {
@@ -467,6 +502,7 @@ static void attack_now(void)
     close(fd);
   }
   else if (strcmp(attack, "fork-bomb") == 0) fork_bomb();
+  else if (strcmp(attack, "zombies") == 0) zombies();
   else if (strcmp(attack, "memory") == 0) allocate();
   else if (strcmp(attack, "unlisted") == 0) {
     /* Kernel interfaces a block plugin never needs that no deny-list

@@ -1,19 +1,22 @@
 // The plugin host's syscall policy.  Reviewed as one list.
 //
-// Plain C plugins (no exec) get an allow-list: what glibc, the C++
-// runtime, Cap'n Proto's event loop, the sanitizers and the plugins we
-// know use (traced from the project's and Debian's plugins serving real
-// clients), grouped by purpose below.  Anything else answers ENOSYS, as a
-// kernel without it would: io_uring, NUMA page moving, memfd_secret,
-// modify_ldt and every call added to kernels after this list.
+// An allow-list: what glibc, the C++ runtime, Cap'n Proto's event loop,
+// the sanitizers and the plugins we know use (traced from the project's and
+// Debian's plugins serving real clients, and from the tools that shell and
+// language plugins run: sh, coreutils, mke2fs, python, perl), grouped by
+// purpose below.  Anything else answers ENOSYS, as a kernel without it
+// would: SysV IPC and POSIX queues for C plugins, and for everyone every
+// call added to kernels after this list.
 //
 // Plugins that run programs or language runtimes (sh, eval, python, ...)
-// run whatever tools their scripts name, whose needs no list can know:
-// they get every call but a reviewed deny-list, the calls that let a
-// process escape its box, change the machine or attack others (plus, for
-// C plugins too, those answer EPERM rather than ENOSYS).
+// run whatever tools their scripts name, so theirs is wider: exec, the
+// set*id calls (no capability stands behind them), SysV IPC and queues,
+// FIFOs, extended attributes and a few more that such tools are known to
+// use.  A few calls that let a process escape its box, change the machine
+// or attack others are also named, to answer EPERM (a clear refusal) rather
+// than ENOSYS.
 //
-// Rules that depend on the policy, for both:
+// Rules that depend on the policy:
 //  - execve/execveat fail with EPERM unless the plugin may run programs
 //    (shell and language plugins, or --allow-exec);
 //  - socket/socketpair take AF_UNIX and AF_NETLINK only (plus AF_INET and
@@ -49,6 +52,9 @@ constexpr bool kAllowPtrace = true;
 constexpr bool kAllowPtrace = false;
 #endif
 
+// Refused by name, with EPERM, for every plugin (most are outside the
+// allow-list anyway: naming them gives a clear refusal, and keeps them
+// refused with NBDCAGE_SANDBOX_WITHOUT=allow-list).
 const int kDenied[] = {
     // Inspecting or controlling other processes.
     SCMP_SYS(process_vm_readv), SCMP_SYS(process_vm_writev), SCMP_SYS(kcmp),
@@ -71,7 +77,7 @@ const int kDenied[] = {
     SCMP_SYS(mbind), SCMP_SYS(set_mempolicy), SCMP_SYS(process_madvise), SCMP_SYS(process_mrelease),
 };
 
-// The allow-list for plain C plugins (clone, unshare, socket, socketpair,
+// The allow-list for every plugin (clone, unshare, socket, socketpair,
 // execve and ptrace have rules of their own).
 const int kAllowed[] = {
     // Memory.
@@ -127,9 +133,29 @@ const int kAllowed[] = {
     // Time.
     SCMP_SYS(clock_gettime), SCMP_SYS(clock_getres), SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep),
     SCMP_SYS(gettimeofday), SCMP_SYS(time),
-    // Confining ourselves further.
+    // Confining ourselves further; the kernel's restart after a signal.
     SCMP_SYS(seccomp), SCMP_SYS(landlock_create_ruleset), SCMP_SYS(landlock_add_rule),
-    SCMP_SYS(landlock_restrict_self),
+    SCMP_SYS(landlock_restrict_self), SCMP_SYS(restart_syscall),
+};
+
+// What plugins that run programs add (execve: denyExec decides).
+const int kAllowedForRuntimes[] = {
+    SCMP_SYS(execve), SCMP_SYS(execveat),
+    // Identity calls: with no capability, only among the ids we have.
+    SCMP_SYS(setuid), SCMP_SYS(setgid), SCMP_SYS(setreuid), SCMP_SYS(setregid), SCMP_SYS(setresuid),
+    SCMP_SYS(setresgid), SCMP_SYS(setgroups), SCMP_SYS(setfsuid), SCMP_SYS(setfsgid),
+    // SysV IPC and POSIX queues (the host has an IPC namespace of its own).
+    SCMP_SYS(msgget), SCMP_SYS(msgsnd), SCMP_SYS(msgrcv), SCMP_SYS(msgctl), SCMP_SYS(semget), SCMP_SYS(semop),
+    SCMP_SYS(semtimedop), SCMP_SYS(semctl), SCMP_SYS(shmget), SCMP_SYS(shmat), SCMP_SYS(shmdt), SCMP_SYS(shmctl),
+    SCMP_SYS(mq_open), SCMP_SYS(mq_unlink), SCMP_SYS(mq_timedsend), SCMP_SYS(mq_timedreceive), SCMP_SYS(mq_notify),
+    SCMP_SYS(mq_getsetattr),
+    // FIFOs (mkfifo; device nodes need a capability), extended attributes,
+    // and what shells, coreutils and interpreters may reach for.
+    SCMP_SYS(mknod), SCMP_SYS(mknodat), SCMP_SYS(setxattr), SCMP_SYS(lsetxattr), SCMP_SYS(fsetxattr),
+    SCMP_SYS(removexattr), SCMP_SYS(lremovexattr), SCMP_SYS(fremovexattr), SCMP_SYS(sync), SCMP_SYS(vmsplice),
+    SCMP_SYS(ioprio_get), SCMP_SYS(ioprio_set), SCMP_SYS(sched_rr_get_interval), SCMP_SYS(sched_setparam),
+    SCMP_SYS(sched_setscheduler), SCMP_SYS(sched_setattr), SCMP_SYS(rt_sigqueueinfo), SCMP_SYS(rt_tgsigqueueinfo),
+    SCMP_SYS(get_mempolicy),
 };
 
 constexpr uint64_t kNamespaceFlags[] = {CLONE_NEWNS,  CLONE_NEWUSER, CLONE_NEWPID,    CLONE_NEWNET,
@@ -187,7 +213,7 @@ void installSeccompPolicy(const SandboxPolicy& policy) {
   // NBDCAGE_SANDBOX_WITHOUT=allow-list: the deny-list alone, for every
   // plugin (for showing what the allow-list adds).
   const char* without = getenv("NBDCAGE_SANDBOX_WITHOUT");
-  bool allowList = !policy.exec && !(without && strstr(without, "allow-list"));
+  bool allowList = !(without && strstr(without, "allow-list"));
   scmp_filter_ctx ctx = seccomp_init(allowList ? SCMP_ACT_ERRNO(ENOSYS) : SCMP_ACT_ALLOW);
   if (ctx == nullptr) {
     fprintf(stderr, "nbdcage-pluginhost: seccomp_init failed\n");
@@ -198,12 +224,16 @@ void installSeccompPolicy(const SandboxPolicy& policy) {
     fprintf(stderr, "nbdcage-pluginhost: seccomp_rule_add(ptrace) failed\n");
     _exit(1);
   }
-  if (allowList)
-    for (int nr : kAllowed) {
-      if (nr < 0) continue;  // not on this architecture
+  auto allow = [&](const auto& list) {
+    for (int nr : list) {
+      if (nr < 0) continue;  // not on this architecture (or unknown to this libseccomp)
+      if (!policy.exec && (nr == SCMP_SYS(execve) || nr == SCMP_SYS(execveat))) continue;
       int rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
       if (rc < 0) policyFailed("allow rule", rc);
     }
+  };
+  if (allowList) allow(kAllowed);
+  if (allowList && policy.exec) allow(kAllowedForRuntimes);
   for (int nr : kDenied) {
     if (nr < 0) continue;  // not on this architecture
     int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);

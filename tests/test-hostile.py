@@ -267,9 +267,9 @@ CASES = [
          as_root=True),
     Case("truncate a file of root's", lambda t, c: ["attack=truncate", "target=" + outside_file(c, "trunc", 0o644)],
          lambda t, s: file_kept(CTX, "trunc", 0o644)(t, s)),
-    # The syscall allow-list of C plugins: kernel interfaces that the
-    # deny-list does not name answer ENOSYS (the baseline is the deny-list
-    # alone).  io_uring is on the deny-list, for every plugin.
+    # The syscall allow-list: kernel interfaces a C plugin has no need of,
+    # and that nothing refuses by name, answer ENOSYS (the baseline refuses
+    # only the calls named).  io_uring is refused by name, for every plugin.
     Case("unlisted syscalls from a C plugin", lambda t, c: ["attack=unlisted"],
          baseline=[], baseline_env={"NBDCAGE_SANDBOX_WITHOUT": "allow-list"}, layered=True),
     Case("io_uring", lambda t, c: ["attack=io-uring"]),

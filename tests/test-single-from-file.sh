@@ -12,7 +12,9 @@ s += struct.pack(">QII", 0x49484156454F5054, 1, 0)                  # EXPORT_NAM
 s += req(1, 1, 4096, 512) + data + req(0, 2, 4096, 512) + req(2, 3, 0, 0)
 open(sys.argv[1], "wb").write(s)
 PY
-"$NBDCAGE" -s memory 1M < "$tmp/session" > "$tmp/reply" || fail "-s from a file failed"
+# One worker: the read comes after the write only then (a server may
+# serve requests in flight in any order, and with more workers it does).
+"$NBDCAGE" -s -t 1 memory 1M < "$tmp/session" > "$tmp/reply" || fail "-s from a file failed"
 /usr/bin/python3 - "$tmp/reply" <<'PY' || fail "unexpected reply stream"
 import struct, sys
 b = open(sys.argv[1], "rb").read()

@@ -164,7 +164,7 @@ std::string SandboxPolicy::describe() const {
   out += std::string("sandbox_namespaces=pid,mount,ipc,uts") + (network ? "" : ",net") + (geteuid() == 0 ? "" : ",user") +
          " (each as the kernel allows; the log says when it refuses)\n";
   out += "sandbox_landlock_abi=" + std::to_string(abi < 0 ? 0 : abi) + "\n";
-  out += std::string("sandbox_seccomp=") + (exec ? "deny-list" : "allow-list, no exec") + ", socket families unix,netlink" +
+  out += std::string("sandbox_seccomp=") + (exec ? "allow-list, wider for programs and runtimes, exec" : "allow-list, no exec") + ", socket families unix,netlink" +
          (network ? ",inet,inet6" : "") + "\n";
   out += std::string("sandbox_network=") + (network ? "allowed" : "none") + "\n";
   out += std::string("sandbox_exec=") + (exec ? "allowed" : "refused") + "\n";

@@ -505,8 +505,8 @@ static void attack_now(void)
   else if (strcmp(attack, "zombies") == 0) zombies();
   else if (strcmp(attack, "memory") == 0) allocate();
   else if (strcmp(attack, "unlisted") == 0) {
-    /* Kernel interfaces a block plugin never needs that no deny-list
-     * names: SysV IPC, POSIX queues, I/O priorities.  An allow-list
+    /* Kernel interfaces a C block plugin never needs that nothing refuses
+     * by name: SysV IPC, POSIX queues, I/O priorities.  The allow-list
      * answers ENOSYS to each. */
     int answered = 0, id;
     if ((id = (int) syscall(__NR_msgget, 0 /* IPC_PRIVATE */, 0600)) >= 0) {
@@ -532,8 +532,7 @@ static void attack_now(void)
     if (answered) report(1, what);
     else report_errno(what);
   } else if (strcmp(attack, "io-uring") == 0) {
-    /* A large kernel interface no block plugin needs (and none of the
-     * deny-list's kind): only an allow-list shuts it out by default. */
+    /* A large kernel interface no block plugin needs: refused by name. */
     unsigned char params[120] = {0};  /* struct io_uring_params */
     int fd = (int) syscall(__NR_io_uring_setup, 4, params);
     if (fd >= 0) {

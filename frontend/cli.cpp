@@ -4,8 +4,8 @@
 
 #include <cctype>
 #include <cerrno>
-#include <cstring>
 #include <climits>
+#include <cstdint>
 
 #include <boost/program_options.hpp>
 #include <cstdio>
@@ -139,27 +139,22 @@ bool isDebugFlag(const std::string& d) {
   return errno == 0 && *end == '\0' && v >= INT_MIN && v <= INT_MAX;
 }
 
-// N, or with `sizes` also N with a suffix K, M, G or T (powers of 1024).
-uint64_t parseLimit(const char* option, const po::variables_map& vm, bool sizes) {
-  std::string v = vm[option + 2].as<std::string>();
-  char* end;
-  errno = 0;
-  unsigned long long n = v.empty() || !isdigit(static_cast<unsigned char>(v[0])) ? 0 : strtoull(v.c_str(), &end, 10);
-  bool ok = !v.empty() && isdigit(static_cast<unsigned char>(v[0])) && errno == 0;
-  if (ok && sizes && *end != '\0' && end[1] == '\0') {
-    const char* units = "KMGT";
-    const char* u = strchr(units, toupper(static_cast<unsigned char>(*end)));
-    if (u == nullptr) ok = false;
-    for (const char* i = units; ok && u && i <= u; ++i) {
-      if (n > (~0ULL >> 10)) ok = false;
-      n <<= 10;
-    }
-    ++end;
+// N, or with `sizes` also N followed by K, M, G or T (powers of 1024).
+uint64_t parseLimit(const po::variables_map& vm, const std::string& name, bool sizes) {
+  const std::string v = vm[name].as<std::string>();
+  size_t digits = 0;
+  while (digits < v.size() && isdigit(static_cast<unsigned char>(v[digits]))) ++digits;
+  bool ok = digits > 0 && digits <= 19;  // 19 digits always fit 64 bits
+  unsigned shift = 0;
+  if (ok && digits < v.size()) {
+    size_t unit = std::string("KMGT").find(static_cast<char>(toupper(static_cast<unsigned char>(v[digits]))));
+    ok = sizes && digits + 1 == v.size() && unit != std::string::npos;
+    shift = ok ? 10 * static_cast<unsigned>(unit + 1) : 0;
   }
-  if (!ok || *end != '\0')
-    fail(std::string(option) + " must be a number" + (sizes ? " (with K, M, G or T for sizes)" : "") + ", not '" + v +
-         "'");
-  return n;
+  uint64_t n = ok ? std::stoull(v.substr(0, digits)) : 0;
+  if (!ok || (shift != 0 && n > (UINT64_MAX >> shift)))
+    fail("--" + name + " must be a number" + (sizes ? " (with K, M, G or T for sizes)" : "") + ", not '" + v + "'");
+  return n << shift;
 }
 
 // The options' values into `c`, each checked on the way.
@@ -182,9 +177,9 @@ void readOptions(const po::variables_map& vm, Config& c) {
     if (c.sandboxUser->empty() || c.sandboxUser->front() == ':' || c.sandboxUser->back() == ':')
       fail("--sandbox-user must be USER or USER:GROUP, not '" + *c.sandboxUser + "'");
   }
-  if (vm.count("sandbox-processes")) c.sandboxProcesses = parseLimit("--sandbox-processes", vm, false);
-  if (vm.count("sandbox-memory")) c.sandboxMemory = parseLimit("--sandbox-memory", vm, true);
-  if (vm.count("sandbox-files")) c.sandboxFiles = parseLimit("--sandbox-files", vm, false);
+  if (vm.count("sandbox-processes")) c.sandboxProcesses = parseLimit(vm, "sandbox-processes", false);
+  if (vm.count("sandbox-memory")) c.sandboxMemory = parseLimit(vm, "sandbox-memory", true);
+  if (vm.count("sandbox-files")) c.sandboxFiles = parseLimit(vm, "sandbox-files", false);
   if (vm.count("exportname")) c.exportName = vm["exportname"].as<std::string>();
   if (vm.count("threads")) {
     c.threads = vm["threads"].as<unsigned>();

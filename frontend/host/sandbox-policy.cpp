@@ -58,9 +58,10 @@ SandboxPolicy::Identity resolveIdentity(const std::string& spec) {
   auto colon = spec.find(':');
   std::string user = spec.substr(0, colon), group = colon == std::string::npos ? "" : spec.substr(colon + 1);
   auto number = [](const std::string& s) {
-    return !s.empty() && s.size() < 10 && std::all_of(s.begin(), s.end(), ::isdigit);
+    return !s.empty() && s.size() < 10 &&
+           std::all_of(s.begin(), s.end(), [](char ch) { return isdigit(static_cast<unsigned char>(ch)) != 0; });
   };
-  SandboxPolicy::Identity id{65534, 65534, ""};
+  SandboxPolicy::Identity id{65534, 65534};
   if (const passwd* pw = getpwnam(user.c_str())) {
     id.uid = pw->pw_uid;
     id.gid = pw->pw_gid;
@@ -76,7 +77,6 @@ SandboxPolicy::Identity resolveIdentity(const std::string& spec) {
   }
   if (id.uid == 0 || id.gid == 0)
     throw std::runtime_error("--sandbox-user: '" + spec + "' is root's; say --sandbox-user=root to keep uid 0");
-  id.name = std::to_string(id.uid) + ":" + std::to_string(id.gid);
   return id;
 }
 
@@ -161,10 +161,13 @@ std::string SandboxPolicy::describe() const {
                      : geteuid() == 0 ? "uid 0 (--sandbox-user=root)"
                                       : "the caller's uid, as root of a user namespace";
   out += "sandbox_identity=" + who + ", no capabilities, no_new_privs, not dumpable\n";
-  out += std::string("sandbox_namespaces=pid,mount,ipc,uts") + (network ? "" : ",net") + (geteuid() == 0 ? "" : ",user") +
+  out += std::string("sandbox_namespaces=pid,mount,ipc,uts") + (network ? "" : ",net") +
+         (geteuid() != 0 || identity ? ",user" : "") +
          " (each as the kernel allows; the log says when it refuses)\n";
   out += "sandbox_landlock_abi=" + std::to_string(abi < 0 ? 0 : abi) + "\n";
-  out += std::string("sandbox_seccomp=") + (exec ? "allow-list, wider for programs and runtimes, exec" : "allow-list, no exec") + ", socket families unix,netlink" +
+  out += std::string("sandbox_seccomp=") +
+         (exec ? "allow-list, wider for programs and runtimes, exec" : "allow-list, no exec") +
+         ", socket families unix,netlink" +
          (network ? ",inet,inet6" : "") + "\n";
   out += std::string("sandbox_network=") + (network ? "allowed" : "none") + "\n";
   out += std::string("sandbox_exec=") + (exec ? "allowed" : "refused") + "\n";

@@ -38,7 +38,6 @@ struct SandboxPolicy {
   // did not ask to keep root): resolved here, applied by the host.
   struct Identity {
     unsigned uid, gid;
-    std::string name;  // "nobody:nogroup", for messages
   };
   std::optional<Identity> identity;
   uint64_t maxProcesses = 0, maxMemory = 0, maxFiles = 0;  // 0: no limit (files: as inherited)

@@ -95,6 +95,8 @@ void RemoteHandle::release(const Slot& slot) {
   if (slot.bufLen > kHomeSlice) {
     allocator_.free(slot.bufOffset - kLargeAreaStart, slot.bufLen);
     largeUsedAt_ = std::chrono::steady_clock::now();
+  } else if (slot.bufLen > 0) {
+    homeUsedAt_ = std::chrono::steady_clock::now();
   }
   state_[slot.tag] = kFree;
   freeStack_[freeTags_++] = slot.tag;
@@ -173,6 +175,7 @@ int RemoteHandle::msUntilDeadline() const {
       if (state_[t] == kSubmitted) next = std::min(next, submittedAt_[t] + timeout_);
   }
   if (largeUsedAt_ && allocator_.freeBytes() == allocator_.size()) next = std::min(next, *largeUsedAt_ + kIdleRelease);
+  if (homeUsedAt_ && freeTags_ == ipc::kRingEntries) next = std::min(next, *homeUsedAt_ + kIdleRelease);
   if (next == std::chrono::steady_clock::time_point::max()) return -1;
   auto left = next - std::chrono::steady_clock::now();
   if (left.count() <= 0) return 0;
@@ -180,16 +183,24 @@ int RemoteHandle::msUntilDeadline() const {
 }
 
 void RemoteHandle::releaseIdleMemory() {
-  if (!largeUsedAt_ || allocator_.freeBytes() != allocator_.size() ||
-      std::chrono::steady_clock::now() - *largeUsedAt_ < kIdleRelease)
-    return;
-  // No large buffer is held, and none has been for a while: its pages go
-  // back to the kernel, so an idle connection does not pin the memory of
-  // the biggest requests it ever made.  (No request holds them: the host
-  // does not touch them.)
-  fallocate(rings_.region.fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-            static_cast<off_t>(ipc::dataAreaOffset() + kLargeAreaStart), static_cast<off_t>(allocator_.size()));
-  largeUsedAt_.reset();
+  // Pages no request holds go back to the kernel, so an idle connection
+  // does not pin the memory of the biggest (or the most) requests it ever
+  // made.  (The host touches only the buffers of requests in flight.)
+  auto now = std::chrono::steady_clock::now();
+  auto punch = [this](uint64_t start, uint64_t length) {
+    fallocate(rings_.region.fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+              static_cast<off_t>(ipc::dataAreaOffset() + start), static_cast<off_t>(length));
+  };
+  // The large area: once no large buffer has been held for a while.
+  if (largeUsedAt_ && allocator_.freeBytes() == allocator_.size() && now - *largeUsedAt_ >= kIdleRelease) {
+    punch(kLargeAreaStart, allocator_.size());
+    largeUsedAt_.reset();
+  }
+  // The home slices: once the handle has held no buffer at all for a while.
+  if (homeUsedAt_ && freeTags_ == ipc::kRingEntries && now - *homeUsedAt_ >= kIdleRelease) {
+    punch(0, kLargeAreaStart);
+    homeUsedAt_.reset();
+  }
 }
 
 void RemoteHandle::enforceDeadlines() {

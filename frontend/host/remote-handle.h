@@ -80,7 +80,8 @@ class RemoteHandle final : public chain::Bottom {
   int msUntilDeadline() const override;
   void enforceDeadlines() override;
   // Gives the large area's pages back once no large buffer has been held
-  // for kIdleRelease (enforceDeadlines() calls it).
+  // for kIdleRelease, and the home slices' once no buffer at all has been
+  // (enforceDeadlines() calls it).
   void releaseIdleMemory();
   static constexpr std::chrono::milliseconds kIdleRelease{1000};
   void clearDoorbell() override { rings_.completeBell.drain(); }
@@ -112,6 +113,7 @@ class RemoteHandle final : public chain::Bottom {
   std::array<chain::Io, ipc::kRingEntries> submitted_{};
   std::array<std::chrono::steady_clock::time_point, ipc::kRingEntries> submittedAt_{};
   std::optional<std::chrono::steady_clock::time_point> largeUsedAt_;  // last large release; unset: nothing to give back
+  std::optional<std::chrono::steady_clock::time_point> homeUsedAt_;   // the same for the home slices
   std::array<uint8_t, ipc::kRingEntries> state_{};  // kFree, kReserved, kSubmitted
   std::array<uint32_t, ipc::kRingEntries> freeStack_{};
   uint32_t freeTags_ = ipc::kRingEntries;

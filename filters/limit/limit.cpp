@@ -1,5 +1,6 @@
 #include "filters/limit/limit.h"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>

@@ -17,7 +17,14 @@ tmp=$(mktemp -d /tmp/nbdcage-bench.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 head -c 256M /dev/urandom > "$tmp/fill"
 
-one() {  # one LABEL SERVER...: prints "LABEL RW IOPS" for randread and randwrite
+ticks() {  # ticks PID: CPU ticks of PID and everything below it
+  local t c
+  t=$(awk '{print $14 + $15}' /proc/"$1"/stat 2>/dev/null || echo 0)
+  for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do t=$((t + $(ticks "$c"))); done
+  echo "$t"
+}
+
+one() {  # one LABEL SERVER...: prints "LABEL RW IOPS CPU-µs-per-request" for randread and randwrite
   local label=$1; shift
   rm -f "$tmp/sock"
   "$@" -f -U "$tmp/sock" memory size=256M &
@@ -25,10 +32,15 @@ one() {  # one LABEL SERVER...: prints "LABEL RW IOPS" for randread and randwrit
   for _ in $(seq 600); do [ -S "$tmp/sock" ] && break; sleep 0.05; done
   nbdcopy "$tmp/fill" "nbd+unix://?socket=$tmp/sock"
   for rw in randread randwrite; do
+    local t0
+    t0=$(ticks "$pid")
     fio --name=b --ioengine=nbd --uri="nbd+unix://?socket=$tmp/sock" --rw=$rw --bs=4k --iodepth=32 --size=256M \
         --time_based --runtime="$secs" --output-format=json --output="$tmp/fio.json" >/dev/null
-    /usr/bin/python3 -c "import json,sys; j=json.load(open(sys.argv[1]))['jobs'][0]; \
-print(sys.argv[2], sys.argv[3], int(j['read']['iops'] + j['write']['iops']))" "$tmp/fio.json" "$label" $rw
+    /usr/bin/python3 -c "import json,os,sys; j=json.load(open(sys.argv[1]))['jobs'][0]; \
+n = j['read']['total_ios'] + j['write']['total_ios']; hz = os.sysconf('SC_CLK_TCK'); \
+print(sys.argv[2], sys.argv[3], int(j['read']['iops'] + j['write']['iops']), \
+      round((int(sys.argv[5]) - int(sys.argv[4])) / hz * 1e6 / max(n, 1), 2))" \
+      "$tmp/fio.json" "$label" $rw "$t0" "$(ticks "$pid")"
   done
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
@@ -41,9 +53,11 @@ done | tee "$tmp/all"
 /usr/bin/python3 - "$tmp/all" <<'PY'
 import collections, statistics, sys
 r = collections.defaultdict(list)
+cpu = collections.defaultdict(list)
 for line in open(sys.argv[1]):
-    label, rw, iops = line.split()
+    label, rw, iops, us = line.split()
     r[(label, rw)].append(int(iops))
+    cpu[(label, rw)].append(float(us))
 for rw in ("randread", "randwrite"):
     med = {l: statistics.median(r[(l, rw)]) for l in ("allow-list", "by-name", "nbdkit") if r[(l, rw)]}
     line = "%s medians: allow-list %d, by name only %d; allow-list / by name %.2f" % (
@@ -51,4 +65,6 @@ for rw in ("randread", "randwrite"):
     if "nbdkit" in med:
         line += "; nbdkit %d, allow-list / nbdkit %.2f" % (med["nbdkit"], med["allow-list"] / med["nbdkit"])
     print(line)
+    print("%s server CPU per request (µs, medians): %s" % (rw, ", ".join(
+        "%s %.2f" % (l, statistics.median(cpu[(l, rw)])) for l in ("allow-list", "by-name", "nbdkit") if cpu[(l, rw)])))
 PY

@@ -189,8 +189,8 @@ bool mountGrants(const SandboxPolicy& policy, PreparedPaths& paths, std::string&
   for (const auto& g : paths.grants) {
     if (!identity || (privateTmp && (under(g.path, "/tmp") || under(g.path, "/dev/shm")))) continue;
     std::string dir = unsearchableAncestor(g.path, policy.uid, policy.gid);
-    if (dir.empty() || std::any_of(hidden.begin(), hidden.end(), [&](const auto& h) { return dir == h || under(dir, h.c_str()); }))
-      continue;
+    auto coveredBy = [&](const std::string& h) { return dir == h || under(dir, h.c_str()); };
+    if (dir.empty() || std::any_of(hidden.begin(), hidden.end(), coveredBy)) continue;
     if (dir == "/") {
       why = "/ itself cannot be searched by uid " + std::to_string(policy.uid);
       for (int t : trees) close(t);
@@ -297,7 +297,9 @@ void dropCapabilities(const SandboxPolicy* identity) {
 void setLimit(int resource, unsigned long long value) {
   struct rlimit lim = {static_cast<rlim_t>(value), static_cast<rlim_t>(value)};
   struct rlimit now;
-  if (getrlimit(resource, &now) == 0 && now.rlim_max != RLIM_INFINITY && now.rlim_max < value) lim = {now.rlim_max, now.rlim_max};
+  // Never above the hard limit we were given: that would fail.
+  if (getrlimit(resource, &now) == 0 && now.rlim_max != RLIM_INFINITY && now.rlim_max < value)
+    lim = {now.rlim_max, now.rlim_max};
   if (setrlimit(resource, &lim) < 0) fatal("setrlimit");
 }
 

@@ -448,7 +448,8 @@ kj::Maybe<T> Supervisor::callHost(std::string& failure, Call&& call, uint64_t de
           bool shared = !host->dedicated;
           auto answer = call(host).catch_([this, generation, shared, &failure, &call](
                                               kj::Exception&& e) -> kj::Promise<kj::Maybe<T>> {
-            if (e.getType() == kj::Exception::Type::DISCONNECTED && shared && host_ && host_->generation == generation) {
+            bool stillShared = shared && host_ && host_->generation == generation;
+            if (e.getType() == kj::Exception::Type::DISCONNECTED && stillShared) {
               return untilDead(generation)
                   .then([this]() { return sharedHost(); })
                   .then([&call](Host* fresh) { return call(fresh); })

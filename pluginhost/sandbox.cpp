@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -73,13 +74,36 @@ bool modeAllows(const struct stat& st, unsigned uid, unsigned gid, int want) {
 // The topmost directory above `path` that uid:gid cannot search ("" if
 // every one can be searched).
 std::string unsearchableAncestor(const std::string& path, unsigned uid, unsigned gid) {
-  for (size_t slash = 0; (slash = path.find('/', slash + 1)) != std::string::npos;) {
-    std::string dir = path.substr(0, slash);
+  for (size_t slash = 0; slash != std::string::npos; slash = path.find('/', slash + 1)) {
+    std::string dir = slash == 0 ? "/" : path.substr(0, slash);
     struct stat st;
     if (stat(dir.c_str(), &st) == 0 && !modeAllows(st, uid, gid, X_OK)) return dir;
   }
-  struct stat root;
-  return stat("/", &root) == 0 && !modeAllows(root, uid, gid, X_OK) ? "/" : "";
+  return "";
+}
+
+// Writes the one-line uid and gid maps of `pid`'s new user namespace:
+// uidInside there is uidOutside here, and so for the gid.  (We are root
+// outside, so any ids may be mapped.)
+bool writeIdMaps(pid_t pid, unsigned uidInside, unsigned uidOutside, unsigned gidInside, unsigned gidOutside) {
+  std::string dir = "/proc/" + std::to_string(pid) + "/";
+  for (auto [file, inside, outside] :
+       {std::tuple{"uid_map", uidInside, uidOutside}, std::tuple{"gid_map", gidInside, gidOutside}}) {
+    std::string text = std::to_string(inside) + " " + std::to_string(outside) + " 1\n";
+    int fd = open((dir + file).c_str(), O_WRONLY | O_CLOEXEC);
+    bool done = fd >= 0 && write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    if (fd >= 0) close(fd);
+    if (!done) return false;
+  }
+  return true;
+}
+
+// Drops the supplementary groups and takes `uid` and `gid` as every one of
+// ours (real, effective, saved).
+void becomeIds(unsigned uid, unsigned gid) {
+  if (setgroups(0, nullptr) < 0) fatal("setgroups");
+  if (setresgid(gid, gid, gid) < 0) fatal("setresgid");
+  if (setresuid(uid, uid, uid) < 0) fatal("setresuid");
 }
 
 // A user namespace that maps `owner`'s ids to the identity's, for
@@ -106,18 +130,8 @@ int idmapNamespace(unsigned ownerUid, unsigned ownerGid, unsigned uid, unsigned 
   close(release[0]);
   int ns = -1;
   char ok = 'n';
-  if (child > 0 && read(ready[0], &ok, 1) == 1 && ok == 'y') {
-    std::string dir = "/proc/" + std::to_string(child) + "/";
-    auto writeMap = [&](const char* file, unsigned from, unsigned to) {
-      std::string text = std::to_string(from) + " " + std::to_string(to) + " 1\n";
-      int fd = open((dir + file).c_str(), O_WRONLY | O_CLOEXEC);
-      bool done = fd >= 0 && write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-      if (fd >= 0) close(fd);
-      return done;
-    };
-    if (writeMap("uid_map", ownerUid, uid) && writeMap("gid_map", ownerGid, gid))
-      ns = open((dir + "ns/user").c_str(), O_RDONLY | O_CLOEXEC);
-  }
+  if (child > 0 && read(ready[0], &ok, 1) == 1 && ok == 'y' && writeIdMaps(child, ownerUid, uid, ownerGid, gid))
+    ns = open(("/proc/" + std::to_string(child) + "/ns/user").c_str(), O_RDONLY | O_CLOEXEC);
   close(ready[0]);
   close(release[1]);  // the child exits
   if (child > 0) waitpid(child, nullptr, 0);
@@ -136,6 +150,9 @@ bool mountGrants(const SandboxPolicy& policy, PreparedPaths& paths, std::string&
   for (const auto& g : paths.grants)
     if (g.path == "/" || g.path == "/tmp" || g.path == "/dev" || g.path == "/dev/shm") privateTmp = false;  // all of it
   bool identity = policy.switchIdentity;
+  auto inPrivateTmp = [&](const std::string& path) {
+    return privateTmp && (under(path, "/tmp") || under(path, "/dev/shm"));
+  };
   std::sort(paths.grants.begin(), paths.grants.end(),
             [](const auto& a, const auto& b) { return a.path.size() < b.path.size(); });
 
@@ -150,8 +167,8 @@ bool mountGrants(const SandboxPolicy& policy, PreparedPaths& paths, std::string&
     struct mount_attr attr;
     memset(&attr, 0, sizeof attr);
     if (!g.writable) attr.attr_set |= MOUNT_ATTR_RDONLY;
-    struct stat st;
     if (identity) {
+      struct stat st;
       if (fstat(g.fd, &st) < 0) fatal(g.path.c_str());
       std::pair<unsigned, unsigned> owner{st.st_uid, st.st_gid};
       auto found = std::find_if(namespaces.begin(), namespaces.end(), [&](const auto& n) { return n.first == owner; });
@@ -187,7 +204,7 @@ bool mountGrants(const SandboxPolicy& policy, PreparedPaths& paths, std::string&
   }
   std::vector<std::string> hidden;
   for (const auto& g : paths.grants) {
-    if (!identity || (privateTmp && (under(g.path, "/tmp") || under(g.path, "/dev/shm")))) continue;
+    if (!identity || inPrivateTmp(g.path)) continue;
     std::string dir = unsearchableAncestor(g.path, policy.uid, policy.gid);
     auto coveredBy = [&](const std::string& h) { return dir == h || under(dir, h.c_str()); };
     if (dir.empty() || std::any_of(hidden.begin(), hidden.end(), coveredBy)) continue;
@@ -203,7 +220,7 @@ bool mountGrants(const SandboxPolicy& policy, PreparedPaths& paths, std::string&
   // 3. The grants back at their own paths, parents first.
   for (size_t i = 0; i < paths.grants.size(); ++i) {
     const auto& g = paths.grants[i];
-    bool inTmpfs = (privateTmp && (under(g.path, "/tmp") || under(g.path, "/dev/shm"))) ||
+    bool inTmpfs = inPrivateTmp(g.path) ||
                    std::any_of(hidden.begin(), hidden.end(), [&](const auto& h) { return under(g.path, h.c_str()); });
     struct stat st;
     if (inTmpfs && (fstat(g.fd, &st) < 0 || !makeMountPoint(g.path, S_ISDIR(st.st_mode)))) fatal(g.path.c_str());
@@ -246,14 +263,7 @@ bool enterIdentityNamespace(const SandboxPolicy& policy) {
     close(go[1]);
     char c;
     if (read(go[0], &c, 1) != 1 || c != 'y') _exit(1);
-    std::string dir = "/proc/" + std::to_string(self) + "/";
-    for (auto [file, id] : {std::pair{"uid_map", policy.uid}, {"gid_map", policy.gid}}) {
-      std::string text = "0 " + std::to_string(id) + " 1\n";
-      int fd = open((dir + file).c_str(), O_WRONLY | O_CLOEXEC);
-      if (fd < 0 || write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size())) _exit(1);
-      close(fd);
-    }
-    _exit(0);
+    _exit(writeIdMaps(self, 0, policy.uid, 0, policy.gid) ? 0 : 1);
   }
   close(go[0]);
   bool entered = unshare(CLONE_NEWUSER) == 0;
@@ -267,9 +277,7 @@ bool enterIdentityNamespace(const SandboxPolicy& policy) {
     errno = EPERM;
     fatal("map the identity's user namespace");
   }
-  if (setgroups(0, nullptr) < 0) fatal("setgroups");
-  if (setresgid(0, 0, 0) < 0) fatal("setresgid");
-  if (setresuid(0, 0, 0) < 0) fatal("setresuid");
+  becomeIds(0, 0);
   return true;
 }
 
@@ -283,11 +291,7 @@ void dropCapabilities(const SandboxPolicy* identity) {
   unsigned long bits = SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP | SECBIT_NO_SETUID_FIXUP_LOCKED |
                        SECBIT_KEEP_CAPS_LOCKED | SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
   prctl(PR_SET_SECUREBITS, bits, 0, 0, 0);  // EPERM without CAP_SETPCAP: then there was nothing to drop
-  if (identity != nullptr) {
-    if (setgroups(0, nullptr) < 0) fatal("setgroups");
-    if (setresgid(identity->gid, identity->gid, identity->gid) < 0) fatal("setresgid");
-    if (setresuid(identity->uid, identity->uid, identity->uid) < 0) fatal("setresuid");
-  }
+  if (identity != nullptr) becomeIds(identity->uid, identity->gid);
   struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct data[2];
   memset(data, 0, sizeof data);

@@ -18,13 +18,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds=${1:-3}
 secs=${2:-10}
-NBDCAGE=${NBDCAGE:-$PWD/build/frontend/nbdcage}
-export PATH=/usr/bin:/bin:$PATH
-for c in nbdkit fio nbdcopy; do command -v $c >/dev/null || { echo "bench: $c is missing"; exit 77; }; done
+. tests/bench/common.sh
 
-tmp=$(mktemp -d /tmp/nbdcage-bench.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-head -c 256M /dev/urandom > "$tmp/fill"
 head -c 1G /dev/urandom > "$tmp/big"
 
 server() {  # server NAME PLUGIN ARGS... : starts NAME on $tmp/sock, sets $spid

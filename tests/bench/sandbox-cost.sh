@@ -10,12 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds=${1:-3}
 secs=${2:-5}
-NBDCAGE=${NBDCAGE:-$PWD/build/frontend/nbdcage}
-export PATH=/usr/bin:/bin:$PATH
-for c in nbdkit fio nbdcopy; do command -v $c >/dev/null || { echo "bench: $c is missing"; exit 77; }; done
-tmp=$(mktemp -d /tmp/nbdcage-bench.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-head -c 256M /dev/urandom > "$tmp/fill"
+. tests/bench/common.sh
 
 ticks() {  # ticks PID: CPU ticks of PID and everything below it
   local t c

@@ -5,7 +5,8 @@
 # directory belong on disk to that directory's owner.  Where a grant cannot
 # be given to that identity (a file system without idmapped mounts; no
 # mount namespace and a path it cannot reach) it stays uid 0, says why,
-# and still serves.
+# and still serves.  The --sandbox-files and --sandbox-processes limits
+# are the host's.
 . "$(dirname "$0")/functions.sh"
 requires nbdsh
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: not root: the host keeps the caller's uid"; exit 77; }
@@ -36,6 +37,13 @@ readwrite "$uri" 5a || { cat "$tmp/log"; fail "nobody could not write the root-o
 [ "$(od -An -tx1 -N1 "$outside/deep/disk.img" | tr -d ' ')" = 5a ] || fail "the write did not reach the file"
 [ "$(stat -c %u:%a "$outside/deep/disk.img")" = "0:600" ] || fail "the file's owner or mode changed"
 if grep -q "stays uid 0" "$tmp/log"; then cat "$tmp/log"; fail "fell back to uid 0"; fi
+kill "$pid"; wait "$pid" 2>/dev/null || true
+
+# The limits reach the host (as the kernel shows them to anyone).
+start_nbdcage --sandbox-files=64 --sandbox-processes=77 memory 1M
+h=$(host_pids "$pid" | head -n1)
+grep -Eq '^Max open files +64 +64 ' /proc/"$h"/limits || fail "--sandbox-files=64: $(grep 'open files' /proc/"$h"/limits)"
+grep -Eq '^Max processes +77 +77 ' /proc/"$h"/limits || fail "--sandbox-processes=77: $(grep 'processes' /proc/"$h"/limits)"
 kill "$pid"; wait "$pid" 2>/dev/null || true
 
 start_nbdcage --sandbox-user=daemon:daemon memory 1M

@@ -6,16 +6,17 @@
 . "$(dirname "$0")/functions.sh"
 requires nbdinfo
 
-sh -c 'exec sleep 1000' | {
+# The writer records its own pid: other tests run sleeps of their own.
+sh -c 'echo $$ >"$1"; exec sleep 1000' writer "$tmp/writer" | {
   # The read end is our stdin: hand it to nbdcage as fd 5.
   "$NBDCAGE" -P "$tmp/pid" -U "$tmp/sock" --filter=exitwhen memory 1M exit-when-pipe-closed=5 exit-when-poll=1 5<&0 ||
     fail "daemon start"
 } &
 poll 30 test -s "$tmp/pid" || fail "nbdcage did not start"
 pid=$(cat "$tmp/pid")
-cleanup_fn "kill $pid 2>/dev/null; pkill -f 'sleep 1000' 2>/dev/null"
-writer=$(pgrep -f -x 'sleep 1000' | head -n1)
-[ -n "$writer" ] || fail "no writer"
+poll 30 test -s "$tmp/writer" || fail "no writer"
+writer=$(cat "$tmp/writer")
+cleanup_fn "kill $pid $writer 2>/dev/null"
 nbdinfo --size "nbd+unix://?socket=$tmp/sock" >/dev/null || fail "does not serve"
 # The plugin host must not hold the pipe (it is close-on-exec for children).
 for h in $(cat /proc/"$pid"/task/*/children) $(host_pids "$pid"); do

@@ -76,7 +76,14 @@ class ExitWhen final : public chain::Filter {
   void closed() {
     std::lock_guard lock(lock_);
     checkLocked();
-    if (--connections_ == 0 && exiting_ && control_) control_->requestShutdown();
+    if (--connections_ == 0 && exiting_) shutdownLocked();
+  }
+
+  // The poller and the last handle out may both see the event: ask once.
+  void shutdownLocked() {
+    if (!control_ || shutdownAsked_) return;
+    shutdownAsked_ = true;
+    control_->requestShutdown();
   }
 
   // True once any event has happened (and from then on).
@@ -95,7 +102,7 @@ class ExitWhen final : public chain::Filter {
     std::unique_lock lock(lock_);
     while (!stopping_) {
       if (connections_ == 0 && checkLocked()) {
-        control_->requestShutdown();
+        shutdownLocked();
         return;
       }
       wake_.wait_for(lock, std::chrono::seconds(poll_), [this] { return stopping_; });
@@ -109,6 +116,7 @@ class ExitWhen final : public chain::Filter {
   unsigned connections_ = 0;  // open handles
   bool exiting_ = false;
   bool stopping_ = false;
+  bool shutdownAsked_ = false;
   chain::ServerControl* control_ = nullptr;
   std::thread poller_;
 };

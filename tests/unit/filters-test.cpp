@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <cstdio>
 #include <filesystem>
 #include <stdexcept>
@@ -92,6 +94,20 @@ TEST_CASE("exitwhen: after the event new clients are refused and the last one ou
   a = nullptr;
   CHECK(control.requests == 0);  // b is still connected
   b = nullptr;
+  CHECK(control.requests == 1);
+}
+
+TEST_CASE("exitwhen asks for the shutdown once, though the poller also sees the event") {
+  TempFile f;
+  auto filter = filters::make("exitwhen", {"exit-when-file-created=" + f.path, "exit-when-poll=1"});
+  FakeControl control;
+  filter->start(control);
+  NullStage below;
+  auto a = filter->open(below, "", false);
+  f.create();
+  a = nullptr;  // the last one out after the event
+  CHECK(control.requests == 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // the poller has looked since
   CHECK(control.requests == 1);
 }
 

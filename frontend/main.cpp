@@ -84,7 +84,7 @@ int main(int argc, char** argv) {
   nbdcage::lifecycle::ShutdownRequest stop;
   nbdcage::chain::Chain chain(std::move(filters), supervisor);
   if (chain.exitBeforeServing()) {  // what a filter waits for has already happened
-    supervisor.stopHost();
+    supervisor.stop().wait(io.waitScope);
     if (daemon) daemon->endedEarly(0);
     return 0;
   }

@@ -314,7 +314,7 @@ class Server {
       _exit(status);
     }
     if (single_.joinable()) single_.join();
-    supervisor_.stopHost();
+    supervisor_.stop().wait(io_.waitScope);  // the loop turns meanwhile
     return status;
   }
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <system_error>
 #include <thread>
+#include <type_traits>
 
 #include "pluginhost/abi-context.h"
 #include "pluginhost/handle-server.h"
@@ -17,31 +18,88 @@ namespace schema = ipc::schema;
 
 namespace {
 
+// Runs `work` on a thread of its own and resolves with what it returns (or
+// rejects with what it throws): plugin code never runs on the RPC thread,
+// so a callback that blocks stalls its own caller only.  `calls` counts
+// the thread until it ends (the server waits for them all).  No thread: an
+// OVERLOADED error for this call; the host and its other clients go on.
+template <typename T, typename Work>
+kj::Promise<T> offLoop(const std::shared_ptr<OpenState>& calls, Work work) {
+  auto paf = kj::newPromiseAndCrossThreadFulfiller<T>();
+  auto fulfiller = std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<T>>>(kj::mv(paf.fulfiller));
+  auto job = std::make_shared<Work>(std::move(work));
+  {
+    std::lock_guard lock(calls->lock);
+    ++calls->running;
+  }
+  try {
+    std::thread([calls, fulfiller, job]() {
+      if constexpr (std::is_void_v<T>) {
+        KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { (*job)(); })) {
+          (*fulfiller)->reject(kj::mv(*e));
+        } else {
+          (*fulfiller)->fulfill();
+        }
+      } else {
+        kj::Maybe<T> value;
+        KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { value = (*job)(); })) {
+          (*fulfiller)->reject(kj::mv(*e));
+        } else KJ_IF_MAYBE(v, value) {
+          (*fulfiller)->fulfill(kj::mv(*v));
+        }
+      }
+      std::lock_guard lock(calls->lock);
+      if (--calls->running == 0) calls->idle.notify_all();
+    }).detach();
+  } catch (const std::system_error& e) {
+    std::lock_guard lock(calls->lock);
+    if (--calls->running == 0) calls->idle.notify_all();
+    kj::throwFatalException(KJ_EXCEPTION(OVERLOADED, "the plugin host has no thread for this call", e.what()));
+  }
+  return kj::mv(paf.promise);
+}
+
 // Owns a HandleServer; the plugin handle closes when the frontend calls
-// close() or drops the capability, whichever comes first.
+// close() or drops the capability, whichever comes first, on a thread of
+// its own (the workers finish, then the plugin's close runs).
 class HandleImpl final : public schema::Handle::Server {
  public:
   // `gated`: the plugin handle holds opens->gate (serialized connections)
   // and releases it once closed.
   HandleImpl(kj::Own<HandleServer> server, std::shared_ptr<OpenState> opens, bool gated)
-      : server_(kj::mv(server)), opens_(gated ? std::move(opens) : nullptr) {}
-  ~HandleImpl() { closeHandle(); }
-
- protected:
-  kj::Promise<void> close(CloseContext) override {
-    closeHandle();
-    return kj::READY_NOW;
-  }
-
- private:
-  void closeHandle() {
+      : server_(kj::mv(server)), opens_(gated ? opens : nullptr), calls_(std::move(opens)) {}
+  // Dropped unclosed: the host is being torn down (the frontend closes
+  // every handle it gives up), so the plugin is closed here, before it is
+  // unloaded.
+  ~HandleImpl() {
     server_ = nullptr;
     if (opens_) opens_->gate.release();
-    opens_ = nullptr;
+  }
+
+ protected:
+  kj::Promise<void> close(CloseContext) override { return closeHandle(); }
+
+ private:
+  kj::Promise<void> closeHandle() {
+    if (!server_) return kj::READY_NOW;
+    // shared_ptr: a std::thread's function may not hold a kj::Own.
+    auto closing = std::make_shared<kj::Own<HandleServer>>(kj::mv(server_));
+    auto gate = std::move(opens_);
+    auto work = [closing, gate]() {
+      *closing = nullptr;
+      if (gate) gate->gate.release();
+    };
+    try {
+      return offLoop<void>(calls_, std::move(work));
+    } catch (const kj::Exception&) {  // no thread: closed here, the one way left
+      work();
+      return kj::READY_NOW;
+    }
   }
 
   kj::Own<HandleServer> server_;
-  std::shared_ptr<OpenState> opens_;
+  std::shared_ptr<OpenState> opens_;  // set while it holds the gate
+  std::shared_ptr<OpenState> calls_;
 };
 
 kj::AutoCloseFd dupFd(kj::Maybe<int> fd, const char* what) {
@@ -166,10 +224,11 @@ Connection readConnection(schema::PluginHost::OpenParams::Reader params) {
   return c;
 }
 
-// On an open thread: the plugin's open and can_* calls, then the answer to
-// the RPC loop.  If the frontend gave up meanwhile, the handle is closed.
-void runOpen(Plugin& plugin, const std::shared_ptr<OpenState>& opens, const Connection& connection, bool readonly,
-             kj::CrossThreadPromiseFulfiller<Opened>& fulfiller, bool gated) {
+// On an open thread: the plugin's open and can_* calls, whose answer goes
+// back to the RPC loop.  If the frontend gave up meanwhile, the value is
+// dropped there, and that closes the handle.
+Opened runOpen(Plugin& plugin, const std::shared_ptr<OpenState>& opens, const Connection& connection, bool readonly,
+               bool gated) {
   if (gated) opens->gate.acquire();
   setThreadConnection(&connection);
   void* handle = plugin.open(readonly);
@@ -186,11 +245,9 @@ void runOpen(Plugin& plugin, const std::shared_ptr<OpenState>& opens, const Conn
   setThreadConnection(nullptr);
   if (!failure.empty()) {
     if (gated) opens->gate.release();
-    fulfiller.reject(KJ_EXCEPTION(FAILED, failure));
-    return;
+    kj::throwFatalException(KJ_EXCEPTION(FAILED, failure));
   }
-  // If nobody waits any more, the value is dropped and closes the handle.
-  fulfiller.fulfill(Opened(plugin, opens, gated, handle, std::move(answers)));
+  return Opened(plugin, opens, gated, handle, std::move(answers));
 }
 
 }  // namespace
@@ -216,29 +273,12 @@ kj::Promise<void> HostServer::open(OpenContext context) {
     Connection connection = readConnection(params);
     bool readonly = options_.readonly || params.getReadonly();
 
-    auto paf = kj::newPromiseAndCrossThreadFulfiller<Opened>();
-    auto fulfiller = std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<Opened>>>(kj::mv(paf.fulfiller));
     bool gated = plugin_.threadModel() == NBDKIT_THREAD_MODEL_SERIALIZE_CONNECTIONS;
-    {
-      std::lock_guard lock(opens_->lock);
-      ++opens_->running;
-    }
     // The thread uses only what outlives it: the plugin and the shared state.
-    try {
-      std::thread([&plugin = plugin_, opens = opens_, connection, readonly, fulfiller, gated]() {
-        runOpen(plugin, opens, connection, readonly, **fulfiller, gated);
-        std::lock_guard lock(opens->lock);
-        if (--opens->running == 0) opens->idle.notify_all();
-      }).detach();
-    } catch (const std::system_error& e) {
-      // No thread for this open (a pids limit): this client is refused,
-      // saying why; the host and its other clients go on.
-      std::lock_guard lock(opens_->lock);
-      if (--opens_->running == 0) opens_->idle.notify_all();
-      kj::throwFatalException(KJ_EXCEPTION(OVERLOADED, "the plugin host has no thread for another open", e.what()));
-    }
-
-    return paf.promise.then([this, context, connection = std::move(connection), gated, region = kj::mv(region),
+    auto opened = offLoop<Opened>(opens_, [&plugin = plugin_, opens = opens_, connection, readonly, gated]() {
+      return runOpen(plugin, opens, connection, readonly, gated);
+    });
+    return opened.then([this, context, connection = std::move(connection), gated, region = kj::mv(region),
                              submitBell = kj::mv(submitBell), completeBell = kj::mv(completeBell)](Opened o) mutable {
       const ExportAnswers& a = o.answers;
       int model = plugin_.threadModel();
@@ -256,23 +296,28 @@ kj::Promise<void> HostServer::open(OpenContext context) {
 }
 
 kj::Promise<void> HostServer::listExports(ListExportsContext context) {
-  std::vector<std::pair<std::string, std::string>> list;
-  if (!plugin_.listExports(options_.readonly || context.getParams().getReadonly(), list))
-    failWithPluginError("list_exports");
-  auto out = context.getResults().initExports(static_cast<unsigned>(list.size()));
-  for (unsigned i = 0; i < list.size(); ++i) {
-    out[i].setName(list[i].first);
-    out[i].setDescription(list[i].second);
-  }
-  return kj::READY_NOW;
+  using List = std::vector<std::pair<std::string, std::string>>;
+  bool readonly = options_.readonly || context.getParams().getReadonly();
+  return offLoop<List>(opens_, [&plugin = plugin_, readonly]() {
+    List list;
+    if (!plugin.listExports(readonly, list)) failWithPluginError("list_exports");
+    return list;
+  }).then([context](List list) mutable {
+    auto out = context.getResults().initExports(static_cast<unsigned>(list.size()));
+    for (unsigned i = 0; i < list.size(); ++i) {
+      out[i].setName(list[i].first);
+      out[i].setDescription(list[i].second);
+    }
+  });
 }
 
 kj::Promise<void> HostServer::defaultExport(DefaultExportContext context) {
-  std::string name;
-  if (!plugin_.defaultExport(options_.readonly || context.getParams().getReadonly(), name))
-    failWithPluginError("default_export");
-  context.getResults().setName(name);
-  return kj::READY_NOW;
+  bool readonly = options_.readonly || context.getParams().getReadonly();
+  return offLoop<std::string>(opens_, [&plugin = plugin_, readonly]() {
+    std::string name;
+    if (!plugin.defaultExport(readonly, name)) failWithPluginError("default_export");
+    return name;
+  }).then([context](std::string name) mutable { context.getResults().setName(name); });
 }
 
 kj::Promise<void> HostServer::ping(PingContext) { return kj::READY_NOW; }

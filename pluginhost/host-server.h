@@ -40,10 +40,11 @@ class ConnectionGate {
   bool busy_ = false;
 };
 
-// What the threads running plugin opens share with the server.  A thread
+// What the threads running plugin calls off the RPC thread (open,
+// list_exports, default_export, close) share with the server.  A thread
 // may outlive the RPC call that started it (the frontend gave up), never the
 // server: its destructor waits for them, so the plugin is not unloaded under
-// a running open.
+// a running call.
 struct OpenState {
   ConnectionGate gate;  // SERIALIZE_CONNECTIONS
   std::mutex lock;

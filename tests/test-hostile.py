@@ -155,6 +155,44 @@ def attacked_export_bounded(tmp, srv):
     return None
 
 
+def served_promptly(tmp, srv):
+    """Another client is served at once, well inside the deadline: a plugin
+    call that hangs outside the data path (close, list_exports) holds up
+    its own caller only, not the host's other clients' opens."""
+    try:
+        data = srv.read(4096, 4096, timeout=2)
+    except (nbd.Error, Unanswered) as e:
+        return "another client was not served at once: %s" % e
+    return None if data == bytearray(4096) else "another client read wrong bytes"
+
+
+def close_hang_bounded(tmp, srv):
+    """The attacked client has left; its plugin close hangs.  Others are
+    served meanwhile, and the close's deadline gives the host up."""
+    problem = served_promptly(tmp, srv)
+    if problem:
+        return problem
+    deadline = time.time() + 15
+    while "close did not complete" not in srv.logtext():
+        if time.time() > deadline:
+            return "the hung close was never given up on"
+        time.sleep(0.1)
+    return None
+
+
+def list_hang_bounded(tmp, srv):
+    """A client lists the exports and the plugin's list_exports hangs:
+    another client is served meanwhile."""
+    lister = subprocess.Popen(["nbdinfo", "--list", "nbd+unix:///?socket=" + srv.sock],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.3)  # its list_exports is under way
+        return served_promptly(tmp, srv)
+    finally:
+        lister.kill()
+        lister.wait()
+
+
 def file_untouched(path):
     def check(tmp, srv):
         return "the file was written" if os.path.exists(path(tmp)) else None
@@ -213,7 +251,7 @@ class Case:
 
     def __init__(self, name, params, effect=no_effect, options=(), baseline=("--no-sandbox",), effect_only=False,
                  note="n/a: a frontend defence with no switch; shown failing against the code before it",
-                 layered=None, as_root=False, baseline_env=None, unavailable=None):
+                 layered=None, as_root=False, baseline_env=None, unavailable=None, prompt=False):
         self.name, self.params, self.effect = name, params, effect
         self.options, self.baseline, self.effect_only = list(options), baseline, effect_only
         self.note = note
@@ -222,6 +260,7 @@ class Case:
         self.as_root = as_root  # the defence is the identity root's host takes
         self.baseline_env = baseline_env  # nbdcage's environment for the baseline run
         self.unavailable = unavailable  # the host's words for "this build cannot apply it": a skip
+        self.prompt = prompt  # check the effect at once, before frontend_ok
 
 
 DEADLINE = ["--request-timeout=2"]
@@ -287,6 +326,15 @@ CASES = [
     # protocol is killed and replaced.
     Case("hang in pread", lambda t, c: ["attack=hang"], options=DEADLINE, baseline=NO_DEADLINE),
     Case("hang in open", lambda t, c: ["when=open", "attack=hang"], options=DEADLINE, baseline=NO_DEADLINE),
+    # Slow enough a deadline that "at once" is unmistakable.
+    Case("hang in close", lambda t, c: ["when=close", "attack=hang"], close_hang_bounded,
+         options=["--request-timeout=6"], baseline=None, effect_only=True, prompt=True,
+         note="n/a: no switch; before (close on the host's RPC thread, waited for by the connection), "
+              "the next client's open waited for the deadline"),
+    Case("hang in list_exports", lambda t, c: ["when=list", "attack=hang"], list_hang_bounded,
+         options=["--request-timeout=6"], baseline=None, effect_only=True, prompt=True,
+         note="n/a: no switch; before (list_exports on the host's RPC thread), the next client's open "
+              "waited for the deadline"),
     Case("the host stops itself", lambda t, c: ["attack=stop-self"], options=DEADLINE,
          baseline=["--no-sandbox"] + NO_DEADLINE, effect_only=True),
     Case("the host shuts its control socket", lambda t, c: ["attack=close-rpc"], options=DEADLINE, baseline=None,
@@ -365,7 +413,10 @@ def attempt(case, ctx, options, layers=None):
     with tempfile.TemporaryDirectory(prefix="nbdcage-hostile.") as tmp:
         line, problems, srv = run_attack(tmp, case.params(tmp, ctx), options, layers)
         try:
-            problems += [p for p in (frontend_ok(srv), case.effect(tmp, srv)) if p]
+            # An effect that is a matter of time comes before frontend_ok,
+            # whose patient retries would outwait it.
+            checks = (case.effect, frontend_ok) if case.prompt else (frontend_ok, case.effect)
+            problems += [p for p in (check(tmp, srv) if check is case.effect else check(srv) for check in checks) if p]
         finally:
             srv.stop()
     if case.unavailable and case.unavailable in srv.text:

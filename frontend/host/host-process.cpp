@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+#include <system_error>
 
 namespace nbdcage::frontend {
 
@@ -100,6 +101,14 @@ HostProcess HostProcess::spawn(const Spec& spec) {
   plan.startDir = spec.startDir.c_str();
   plan.controlFd = spec.controlFd;
   plan.stderrFd = spec.stderrFd;
+  kj::AutoCloseFd relayRead, relayWrite;
+  if (spec.relayStderr) {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) throw std::runtime_error(std::string("pipe2: ") + strerror(errno));
+    relayRead = kj::AutoCloseFd(p[0]);
+    relayWrite = kj::AutoCloseFd(p[1]);
+    plan.stderrFd = p[1];
+  }
   plan.stdoutFd = spec.stdoutFd;
   snprintf(plan.uidMap, sizeof plan.uidMap, "0 %u 1", static_cast<unsigned>(geteuid()));
   snprintf(plan.gidMap, sizeof plan.gidMap, "0 %u 1", static_cast<unsigned>(getegid()));
@@ -130,7 +139,19 @@ HostProcess HostProcess::spawn(const Spec& spec) {
     int pidfd = -1;
     pid_t pid = cloneInto(flags, &pidfd);
     if (pid == 0) runChild(plan);
-    if (pid > 0) return HostProcess(pid, kj::AutoCloseFd(pidfd), flags);
+    if (pid > 0) {
+      HostProcess host(pid, kj::AutoCloseFd(pidfd), flags);
+      if (relayRead != nullptr) {
+        relayWrite = nullptr;  // the host has its copy: EOF once it (and all it started) is gone
+        host.lastLines_ = std::make_shared<lifecycle::LastLines>();
+        try {
+          host.relay_ = lifecycle::relayLines(kj::mv(relayRead), host.pidfd(), spec.limitRelay, host.lastLines_);
+        } catch (const std::system_error& e) {
+          throw std::runtime_error(std::string("no thread for its messages (") + e.what() + ")");  // ~host kills it
+        }
+      }
+      return host;
+    }
     int err = errno;
     bool refused = err == EPERM || err == EINVAL || err == ENOSPC || err == EUSERS || err == ENOSYS;
     if (flags == 0 || !refused) throw std::runtime_error(std::string("clone3: ") + strerror(err));
@@ -139,14 +160,32 @@ HostProcess HostProcess::spawn(const Spec& spec) {
 }
 
 HostProcess::HostProcess(HostProcess&& o) noexcept
-    : pid_(o.pid_), pidfd_(kj::mv(o.pidfd_)), namespaces_(o.namespaces_), reaped_(o.reaped_), status_(o.status_) {
+    : pid_(o.pid_),
+      pidfd_(kj::mv(o.pidfd_)),
+      namespaces_(o.namespaces_),
+      reaped_(o.reaped_),
+      status_(o.status_),
+      relay_(std::move(o.relay_)),
+      lastLines_(std::move(o.lastLines_)) {
   o.reaped_ = true;
 }
 
 HostProcess::~HostProcess() {
-  if (reaped_ || pidfd_.get() < 0) return;
-  killAll();
-  wait();
+  if (!reaped_ && pidfd_.get() >= 0) {
+    killAll();
+    wait();
+  }
+  finishRelay();
+}
+
+void HostProcess::finishRelay() {
+  if (reaped_ && relay_.joinable()) relay_.join();  // before: it would wait for the host's end
+}
+
+std::vector<std::string> HostProcess::lastWords() {
+  if (!lastLines_) return {};
+  finishRelay();
+  return lastLines_->get();
 }
 
 bool HostProcess::running() const {

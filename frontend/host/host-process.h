@@ -1,6 +1,7 @@
 // One plugin host process: spawned straight into namespaces of its own,
-// watched through a pidfd, reaped exactly once.  It knows nothing of RPC
-// (that is the Supervisor's) and nothing of plugins.
+// watched through a pidfd, reaped exactly once, its stderr relayed into
+// ours.  It knows nothing of RPC (that is HostClient's), of restarts (the
+// Supervisor's) or of plugins.
 //
 //   frontend                          clone3(CLONE_PIDFD | CLONE_NEW*)
 //   --------                          ------------------------------------
@@ -19,8 +20,12 @@
 
 #include <kj/io.h>
 
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include "frontend/lifecycle/log.h"
 
 namespace nbdcage::frontend {
 
@@ -35,13 +40,18 @@ class HostProcess {
     std::vector<std::string> env;   // NAME=VALUE, complete
     std::string startDir;
     int controlFd = -1;             // becomes fd 3 (none if -1)
-    int stderrFd = 2;               // becomes fd 2
+    int stderrFd = 2;               // becomes fd 2, unless relayed
+    // Relay its stderr, line by line, into ours (a thread of its own; at
+    // most 1000 lines a second if `limitRelay`), keeping its last lines.
+    bool relayStderr = false;
+    bool limitRelay = true;
     int stdoutFd = -1;              // becomes fd 1 (-1: the same as stderr)
     bool namespaces = true;         // false: the machine's (--no-sandbox)
     bool network = false;           // keep the machine's network namespace
   };
 
-  // Throws std::runtime_error when no process can be made.
+  // Throws std::runtime_error when no process (or no relay thread) can be
+  // made.
   static HostProcess spawn(const Spec& spec);
 
   HostProcess(HostProcess&&) noexcept;
@@ -58,6 +68,12 @@ class HostProcess {
   void kill(int sig) const;
   // SIGKILL to it and its process group (what the plugin started).
   void killAll() const;
+  // Its last lines on stderr (relayed only).  Once it has been reaped, all
+  // of them: this waits for the relay to pass on what was left.
+  std::vector<std::string> lastWords();
+  // Once it has been reaped: waits until the relay has passed on its last
+  // lines (so that they come before what we say about its end).
+  void finishRelay();
 
  private:
   HostProcess(pid_t pid, kj::AutoCloseFd pidfd, unsigned long ns) : pid_(pid), pidfd_(kj::mv(pidfd)), namespaces_(ns) {}
@@ -66,6 +82,8 @@ class HostProcess {
   unsigned long namespaces_;
   bool reaped_ = false;
   int status_ = 0;
+  std::thread relay_;  // ends once the host (and its stderr) is gone
+  std::shared_ptr<lifecycle::LastLines> lastLines_;
 };
 
 }  // namespace nbdcage::frontend

@@ -1,5 +1,7 @@
 #include "frontend/host/remote-handle.h"
 
+#include <poll.h>
+
 #include <kj/debug.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
@@ -154,8 +156,34 @@ void RemoteHandle::drainCompletions(size_t max) {
   if (broken_) failSubmitted();
 }
 
-bool RemoteHandle::armDoorbell() { return !broken_ && complete_.prepareToSleep(); }
-void RemoteHandle::disarmDoorbell() { complete_.awake(); }
+bool RemoteHandle::prepareWait(bool completions, Wait& w) {
+  w.count = 0;
+  bellAt_ = deathAt_ = -1;
+  if (!broken_) {
+    if (completions && submittedCount_ > 0) {
+      if (!complete_.prepareToSleep()) return false;  // the host posted meanwhile
+      bellAt_ = w.count;
+      w.fds[w.count++] = {rings_.completeBell.fd(), POLLIN, 0};
+    }
+    deathAt_ = w.count;
+    w.fds[w.count++] = {hostDeath_.get(), POLLIN, 0};
+  }
+  w.timeoutMs = msUntilDeadline();
+  return true;
+}
+
+void RemoteHandle::wake(const Wait& w) {
+  bool rung = false, died = false;
+  if (bellAt_ >= 0) {
+    complete_.awake();
+    rung = w.fds[bellAt_].revents & POLLIN;
+  }
+  if (deathAt_ >= 0) died = w.fds[deathAt_].revents != 0;
+  bellAt_ = deathAt_ = -1;
+  enforceDeadlines();
+  if (rung) rings_.completeBell.drain();
+  if (died) hostDied();
+}
 
 void RemoteHandle::hostDied() {
   complete_.awake();

@@ -73,20 +73,22 @@ class RemoteHandle final : public chain::Bottom {
   // chain::Bottom: the completion ring, its doorbell and the host's pidfd.
   uint32_t inFlight() const override { return submittedCount_; }
   void drainCompletions(size_t max) override;
-  bool armDoorbell() override;
-  void disarmDoorbell() override;
-  int doorbellFd() const override { return rings_.completeBell.fd(); }
-  int hostDeathFd() const override { return hostDeath_.get(); }
-  int msUntilDeadline() const override;
-  void enforceDeadlines() override;
+  // Waits on the completion doorbell (while requests are in flight and
+  // `completions`), the host's pidfd, and the next timed duty.
+  bool prepareWait(bool completions, Wait& w) override;
+  void wake(const Wait& w) override;
+  // The parts of wake(), for tests: milliseconds until the next timed duty
+  // (the oldest request's deadline, or giving idle memory back; 0: now;
+  // -1: none), and doing what is due.
+  int msUntilDeadline() const;
+  void enforceDeadlines();
   // Gives the large area's pages back once no large buffer has been held
   // for kIdleRelease, and the home slices' once no buffer at all has been
   // (enforceDeadlines() calls it).
   void releaseIdleMemory();
   static constexpr std::chrono::milliseconds kIdleRelease{1000};
-  void clearDoorbell() override { rings_.completeBell.drain(); }
   // The host died: delivers what it completed before, then fails the rest.
-  void hostDied() override;
+  void hostDied();
   bool broken() const override { return broken_; }
 
  private:
@@ -119,6 +121,7 @@ class RemoteHandle final : public chain::Bottom {
   uint32_t freeTags_ = ipc::kRingEntries;
   uint32_t submittedCount_ = 0;
   bool broken_ = false;
+  int bellAt_ = -1, deathAt_ = -1;  // where prepareWait put them in its Wait
 };
 
 }  // namespace nbdcage::frontend

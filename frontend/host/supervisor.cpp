@@ -2,44 +2,34 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <kj/debug.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <kj/debug.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "frontend/host/host-client.h"
 #include "frontend/host/host-process.h"
 #include "frontend/host/validate.h"
-#include "frontend/lifecycle/log.h"
-
-#include <filesystem>
-#include <cstdio>
-#include <optional>
-#include <thread>
 
 namespace nbdcage::frontend {
 
-namespace schema = ipc::schema;
-
+// One host as the policy sees it.  Members go in reverse order: the
+// watches before what they watch, the process (killed and reaped if need
+// be) last.
 struct Supervisor::Host {
-  std::optional<HostProcess> process;
-  kj::AutoCloseFd pidfd;
-  kj::Own<kj::AsyncCapabilityStream> stream;
-  kj::Own<capnp::TwoPartyVatNetwork> network;
-  kj::Own<capnp::RpcSystem<capnp::rpc::twoparty::VatId>> rpc;
-  schema::PluginHost::Client client = nullptr;
+  explicit Host(HostProcess p) : process(kj::mv(p)) {}
+  HostProcess process;
+  kj::Own<HostClient> rpc;  // null once retired: its socket is closed
   kj::Own<kj::UnixEventPort::FdObserver> observer;
-  kj::Promise<void> watch = nullptr;  // declared after observer: destroyed first
-  kj::Promise<void> deafWatch = nullptr;  // declared after network: destroyed first
-  std::thread relay;                  // copies the host's stderr into ours
-  std::shared_ptr<lifecycle::LastLines> lastWords = std::make_shared<lifecycle::LastLines>();
-  kj::Promise<void> shutdownWatch = nullptr;  // the outstanding waitForShutdown
-  kj::Promise<void> stopping = nullptr;       // the serverStopping call, once sent
-  ~Host() {
-    if (relay.joinable()) relay.join();  // ends once the host is gone
-  }
+  kj::Promise<void> watch = nullptr;          // its pidfd: reaps it
+  kj::Promise<void> deafWatch = nullptr;      // its control socket closing
+  kj::Promise<void> shutdownWatch = nullptr;  // the plugin's nbdkit_shutdown()
+  kj::Promise<void> exitDeadline = nullptr;   // once retired: killed if it lingers
   uint64_t generation = 0;
   bool dead = false;
   bool dedicated = false;  // one client's (--isolate=connection)
@@ -53,19 +43,13 @@ std::string whyCallFailed(const kj::Exception& e) {
   return e.getType() == kj::Exception::Type::DISCONNECTED ? "the plugin host died" : e.getDescription().cStr();
 }
 
-// Hands one of our descriptors to the host inside an RPC message.
-class FdCap final : public schema::FileDescriptor::Server {
- public:
-  explicit FdCap(int fd) {
-    int copy;
-    KJ_SYSCALL(copy = fcntl(fd, F_DUPFD_CLOEXEC, 3));
-    fd_ = kj::AutoCloseFd(copy);
-  }
-  kj::Maybe<int> getFd() override { return fd_.get(); }
+[[noreturn]] void hostGone() { kj::throwFatalException(KJ_EXCEPTION(DISCONNECTED, "the plugin host died")); }
 
- private:
-  kj::AutoCloseFd fd_;
-};
+// A host being stopped has no client any more.
+HostClient& rpcOf(kj::Own<HostClient>& rpc) {
+  if (!rpc) hostGone();
+  return *rpc;
+}
 
 // The end of every host command line: the sandbox, -D flags, the plugin,
 // its parameters.
@@ -100,7 +84,7 @@ void Supervisor::killHostNow() {
   // Ours to end: not a crash (no --on-plugin-crash consequences).
   auto end = [](Host& h) {
     h.retired = true;
-    if (!h.dead) h.process->killAll();
+    if (!h.dead) h.process.killAll();
   };
   if (host_) end(*host_);
   for (auto& [id, h] : dedicated_) end(*h);
@@ -127,26 +111,32 @@ Supervisor::Host& Supervisor::dedicatedHost(uint64_t handleId) {
   return ref;
 }
 
+// The host sees EOF and exits (its plugin cleans up); its watch reaps it.
+// One that is still there after kExitGrace (a plugin hung in close or
+// unload) is killed.
 void Supervisor::retire(Host& host) {
+  if (host.retired && !host.rpc) return;
   host.retired = true;
   host.deafWatch = nullptr;
-  host.stopping = nullptr;
   host.shutdownWatch = nullptr;
-  host.client = nullptr;
   host.rpc = nullptr;
-  host.network = nullptr;
-  host.stream = nullptr;  // the host sees EOF and exits; its watch reaps it
+  host.exitDeadline = io_.provider->getTimer().afterDelay(kExitGrace).then([&host]() {
+    if (!host.dead) host.process.killAll();
+  }).eagerlyEvaluate(nullptr);
 }
 
 void Supervisor::watchForShutdown(Host& host) {
-  host.shutdownWatch = host.client.waitForShutdownRequest()
-                           .send()
-                           .then([this](auto&&) { stopFulfiller_->fulfill(); },
-                                 [](kj::Exception&&) {})  // a host that dies asks nothing
-                           .eagerlyEvaluate(nullptr);
+  host.shutdownWatch = host.rpc->shutdownRequested().then([this]() { stopFulfiller_->fulfill(); }).eagerlyEvaluate(nullptr);
 }
 
-Supervisor::~Supervisor() { stopHost(); }
+// Whatever still runs (stop() was not waited for) is killed: the process
+// of each Host kills and reaps it on its way.
+Supervisor::~Supervisor() {
+  handles_.clear();
+  killHostNow();
+  host_ = nullptr;
+  dedicated_.clear();
+}
 
 kj::Own<Supervisor::Host> Supervisor::spawnHost() {
   int sv[2];
@@ -159,10 +149,6 @@ kj::Own<Supervisor::Host> Supervisor::spawnHost() {
   args.push_back(std::to_string(config_.threads));
   appendPluginArgs(config_, sandbox_, args);
 
-  int errPipe[2];
-  KJ_SYSCALL(pipe2(errPipe, O_CLOEXEC));
-  kj::AutoCloseFd errRead(errPipe[0]), errWrite(errPipe[1]);
-  auto host = kj::heap<Host>();
   HostProcess::Spec spec;
   spec.path = config_.hostPath;
   spec.args = std::move(args);
@@ -171,74 +157,53 @@ kj::Own<Supervisor::Host> Supervisor::spawnHost() {
   // restarted host must resolve relative parameters as the first one did.
   spec.startDir = startDir_;
   spec.controlFd = theirs.get();
-  spec.stderrFd = errWrite.get();  // messages go through our log
+  spec.relayStderr = true;  // its messages go through our log
+  spec.limitRelay = !config_.verbose;
   spec.namespaces = sandbox_.enabled;
   spec.network = sandbox_.network;
+  kj::Own<Host> host;
   try {
-    host->process.emplace(HostProcess::spawn(spec));
+    host = kj::heap<Host>(HostProcess::spawn(spec));
   } catch (const std::exception& e) {
     throw HostError(std::string("cannot start the plugin host: ") + e.what());
   }
-  if (sandbox_.enabled && host->process->namespaces() == 0 && !toldNoNamespaces_) {
+  if (sandbox_.enabled && host->process.namespaces() == 0 && !toldNoNamespaces_) {
     toldNoNamespaces_ = true;
     fprintf(stderr, "nbdcage: sandbox: this kernel refuses new namespaces; the plugin host shares the machine's "
                     "PID, mount and network namespaces (its other layers still hold)\n");
   }
   theirs = nullptr;
-  errWrite = nullptr;
-  int pidfd;
-  KJ_SYSCALL(pidfd = fcntl(host->process->pidfd(), F_DUPFD_CLOEXEC, 3));
-  host->pidfd = kj::AutoCloseFd(pidfd);
-  try {
-    host->relay = lifecycle::relayLines(kj::mv(errRead), pidfd, /*limited=*/!config_.verbose, host->lastWords);
-  } catch (const std::system_error& e) {  // no thread to relay its messages: no host
-    host->process->killAll();
-    host->process->wait();
-    throw HostError(std::string("cannot start the plugin host: no thread for its messages (") + e.what() + ")");
-  }
-  host->stream = io_.lowLevelProvider->wrapUnixSocketFd(ours.release(), kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
-  // capnp 0.9 has one fd limit for both directions, and sends none when it
-  // is 0, so it must be 3 (open's three descriptors).  The frontend still
-  // takes no descriptor from a host: it never calls getFd() on a host's
-  // capability, so whatever a host attaches is closed with its message.
-  host->network = kj::heap<capnp::TwoPartyVatNetwork>(*host->stream, 3, capnp::rpc::twoparty::Side::CLIENT);
-  host->rpc = kj::heap(capnp::makeRpcClient(*host->network));
-  capnp::word scratch[4];
-  memset(scratch, 0, sizeof scratch);
-  capnp::MallocMessageBuilder message(scratch);
-  auto vatId = message.getRoot<capnp::rpc::twoparty::VatId>();
-  vatId.setSide(capnp::rpc::twoparty::Side::SERVER);
-  host->client = host->rpc->bootstrap(vatId).castAs<schema::PluginHost>();
+  host->rpc = kj::heap<HostClient>(io_, kj::mv(ours));
   host->generation = ++generation_;
   lastSpawn_ = std::chrono::steady_clock::now();
   return host;
 }
 
 void Supervisor::watchHost(Host& host) {
-  host.observer = kj::heap<kj::UnixEventPort::FdObserver>(io_.unixEventPort, host.pidfd.get(),
+  host.observer = kj::heap<kj::UnixEventPort::FdObserver>(io_.unixEventPort, host.process.pidfd(),
                                                           kj::UnixEventPort::FdObserver::OBSERVE_READ);
   host.watch = host.observer->whenBecomesReadable().then([this, &host]() { reap(host, false); }).eagerlyEvaluate(nullptr);
   // A host that shuts its end of the RPC socket and lives on is as good as
   // dead: it is killed, so its connections fail and the next gets a new one.
-  host.deafWatch = host.network->onDisconnect()
+  host.deafWatch = host.rpc->disconnected()
                        .then([&host]() {
                          // (A host that died closed it too: its watch says so.)
-                         if (!host.dead && host.process->running()) {
+                         if (!host.dead && host.process.running()) {
                            fprintf(stderr, "nbdcage: the plugin host (pid %d) closed its control socket; killing it\n",
-                                   host.process->pid());
-                           host.process->killAll();
+                                   host.process.pid());
+                           host.process.killAll();
                          }
                        })
                        .eagerlyEvaluate(nullptr);
 }
 
 int Supervisor::reap(Host& host, bool expected) {
-  if (host.dead) return host.process->wait();
+  if (host.dead) return host.process.wait();
   host.dead = true;
   expected = expected || host.retired;
-  int code = host.process->wait();
+  int code = host.process.wait();
   // Whatever the plugin started (scripts, helpers) goes with its host.
-  host.process->killAll();
+  host.process.killAll();
   if (!expected) {
     std::string how = WIFSIGNALED(code) ? "was killed by signal " + std::to_string(WTERMSIG(code))
                                         : "exited with status " + std::to_string(WEXITSTATUS(code));
@@ -248,7 +213,7 @@ int Supervisor::reap(Host& host, bool expected) {
     const char* next = policy == "restart" ? "a new one serves the next connection"
                        : policy == "fail"  ? "its data went with it, so the export is refused from now on"
                                            : "nbdcage exits";
-    fprintf(stderr, "nbdcage: the plugin host (pid %d) %s; %s\n", host.process->pid(), how.c_str(), next);
+    fprintf(stderr, "nbdcage: the plugin host (pid %d) %s; %s\n", host.process.pid(), how.c_str(), next);
     reportCrashLoop(host);
     if (policy == "fail" && lost_.empty())
       lost_ = "the plugin host for '" + config_.plugin + "' " + how +
@@ -266,30 +231,26 @@ int Supervisor::start() {
     fprintf(stderr, "nbdcage: %s\n", e.what());
     return 1;
   }
-  auto req = host->client.helloRequest();
-  req.setProtocolVersion(schema::PROTOCOL_VERSION);
   kj::Maybe<kj::Exception> failure;
   uint32_t version = 0;
   try {
-    auto resp = req.send().wait(io_.waitScope);
-    version = resp.getProtocolVersion();
+    auto hello = host->rpc->hello().wait(io_.waitScope);
+    version = hello.protocolVersion;
     if (config_.verbose)
       fprintf(stderr, "nbdcage: debug: plugin host %d (%s) serves %s (API v%u, thread model %u)\n",
-              host->process->pid(), config_.hostPath.c_str(), resp.getPlugin().getName().cStr(),
-              resp.getPlugin().getApiVersion(), resp.getPlugin().getThreadModel());
+              host->process.pid(), config_.hostPath.c_str(), hello.plugin.c_str(), hello.apiVersion,
+              hello.threadModel);
   } catch (const kj::Exception& e) {
     failure = e;
   }
-  if (failure != nullptr || version != schema::PROTOCOL_VERSION) {
-    host->stream->shutdownWrite();
+  if (failure != nullptr || version != ipc::schema::PROTOCOL_VERSION) {
+    host->rpc->shutdownWrite();
     host->rpc = nullptr;
-    host->network = nullptr;
-    host->stream = nullptr;
     int code = reap(*host, true);
-    if (host->relay.joinable()) host->relay.join();  // the host's last words first
-    if (version != 0 && version != schema::PROTOCOL_VERSION) {
+    host->process.finishRelay();  // the host's last words first
+    if (version != 0 && version != ipc::schema::PROTOCOL_VERSION) {
       fprintf(stderr, "nbdcage: %s speaks protocol %u, this nbdcage speaks %u: reinstall nbdcage\n",
-              config_.hostPath.c_str(), version, schema::PROTOCOL_VERSION);
+              config_.hostPath.c_str(), version, ipc::schema::PROTOCOL_VERSION);
     } else if (WIFSIGNALED(code)) {
       fprintf(stderr, "nbdcage: the plugin host crashed while loading '%s' (signal %d)\n", config_.plugin.c_str(),
               WTERMSIG(code));
@@ -318,7 +279,7 @@ kj::Promise<Supervisor::Host*> Supervisor::sharedHostNow() {
   // The event loop may not have seen the pidfd yet: ask it directly, so a
   // connection right after a host died gets a new host, not the dead one.
   if (host_ && !host_->dead) {
-    struct pollfd p = {host_->pidfd.get(), POLLIN, 0};
+    struct pollfd p = {host_->process.pidfd(), POLLIN, 0};
     if (poll(&p, 1, 0) > 0) reap(*host_, false);
   }
   if (host_ && !host_->dead) return host_.get();
@@ -332,8 +293,8 @@ kj::Promise<Supervisor::Host*> Supervisor::sharedHostNow() {
     auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
     return io_.provider->getTimer().afterDelay(ms * kj::MILLISECONDS).then([this]() { return sharedHost(); });
   }
-  if (host_) {
-    stopOne(*host_);  // only the dead shared host: clients' own hosts stay
+  if (host_) {  // the dead shared host (reaped above): clients' own hosts stay
+    retire(*host_);
     host_ = nullptr;
   }
   host_ = spawnHost();
@@ -349,11 +310,11 @@ kj::Promise<Supervisor::Host*> Supervisor::sharedHostNow() {
 kj::Promise<void> Supervisor::untilDead(uint64_t generation) {
   Host* host = findHost(generation);
   if (host != nullptr && !host->dead) {
-    struct pollfd p = {host->pidfd.get(), POLLIN, 0};
+    struct pollfd p = {host->process.pidfd(), POLLIN, 0};
     if (poll(&p, 1, 0) > 0) reap(*host, false);
   }
   if (host == nullptr || host->dead) return kj::READY_NOW;
-  host->process->killAll();
+  host->process.killAll();
   return io_.provider->getTimer().afterDelay(2 * kj::MILLISECONDS).then([this, generation]() {
     return untilDead(generation);
   });
@@ -362,14 +323,12 @@ kj::Promise<void> Supervisor::untilDead(uint64_t generation) {
 // A new host is checked as the first one was: it must say hello in our
 // protocol before it is asked anything else.
 kj::Promise<Supervisor::Host*> Supervisor::checked(Host& host) {
-  auto req = host.client.helloRequest();
-  req.setProtocolVersion(schema::PROTOCOL_VERSION);
   uint64_t generation = host.generation;
-  return req.send().then([this, generation](capnp::Response<schema::PluginHost::HelloResults>&& resp) -> Host* {
+  return rpcOf(host.rpc).hello().then([this, generation](HostClient::Hello hello) -> Host* {
     Host* h = findHost(generation);  // it may have died and been replaced since it answered
     if (h == nullptr) kj::throwFatalException(KJ_EXCEPTION(DISCONNECTED, "the new plugin host died"));
-    if (resp.getProtocolVersion() != schema::PROTOCOL_VERSION) {
-      h->process->killAll();
+    if (hello.protocolVersion != ipc::schema::PROTOCOL_VERSION) {
+      h->process.killAll();
       kj::throwFatalException(KJ_EXCEPTION(FAILED, "the new plugin host speaks another protocol; reinstall nbdcage"));
     }
     return h;
@@ -385,10 +344,9 @@ void Supervisor::reportCrashLoop(Host& host) {
   while (!recentDeaths_.empty() && now - recentDeaths_.front() > std::chrono::seconds(10)) recentDeaths_.pop_front();
   if (recentDeaths_.size() < 3 || toldCrashLoop_) return;
   toldCrashLoop_ = true;
-  if (host.relay.joinable()) host.relay.join();  // its last lines are in
+  auto words = host.process.lastWords();  // all of them: it has been reaped
   fprintf(stderr, "nbdcage: the plugin host for '%s' keeps dying (%zu times in 10 s); its last words:\n",
           config_.plugin.c_str(), recentDeaths_.size());
-  auto words = host.lastWords->get();
   if (words.empty()) fprintf(stderr, "nbdcage:   (nothing on its stderr)\n");
   for (const auto& line : words) fprintf(stderr, "nbdcage:   %s\n", line.c_str());
 }
@@ -396,35 +354,41 @@ void Supervisor::reportCrashLoop(Host& host) {
 void Supervisor::announceStopping() {
   // A host that cannot hear it any more is about to be stopped anyway.
   auto tell = [](Host& h) {
-    if (h.dead || h.retired) return;
-    h.stopping = h.client.serverStoppingRequest().send().ignoreResult().catch_([](kj::Exception&&) {}).eagerlyEvaluate(nullptr);
+    if (!h.dead && !h.retired) h.rpc->announceStopping();
   };
   if (host_) tell(*host_);
   for (auto& [id, h] : dedicated_) tell(*h);
 }
 
-void Supervisor::stopOne(Host& host) {
-  retire(host);
-  if (!host.dead) {
-    // Give an orderly exit (cleanup, unload) a moment, then insist.
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (host.process->running() && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    if (host.process->running()) host.process->kill(SIGKILL);
-    reap(host, true);
-  }
+kj::Promise<void> Supervisor::stop() {
+  handles_.clear();
+  if (host_) retire(*host_);
+  for (auto& [id, h] : dedicated_) retire(*h);
+  // Give an orderly exit (cleanup, unload) a moment, then insist.
+  return untilAllExited(io_.provider->getTimer().now() + kExitGrace).then([this]() {
+    auto end = [this](Host& h) {
+      if (!h.dead && h.process.running()) h.process.kill(SIGKILL);
+      reap(h, true);
+    };
+    if (host_) end(*host_);
+    for (auto& [id, h] : dedicated_) end(*h);
+    host_ = nullptr;
+    dedicated_.clear();
+  });
 }
 
-void Supervisor::stopHost() {
-  handles_.clear();
-  if (host_) stopOne(*host_);
-  host_ = nullptr;
-  for (auto& [id, h] : dedicated_) stopOne(*h);
-  dedicated_.clear();
+// Looks on a timer, so the loop turns meanwhile.
+kj::Promise<void> Supervisor::untilAllExited(kj::TimePoint deadline) {
+  auto& timer = io_.provider->getTimer();
+  bool running = host_ && !host_->dead && host_->process.running();
+  for (auto& [id, h] : dedicated_) running = running || (!h->dead && h->process.running());
+  if (!running || timer.now() >= deadline) return kj::READY_NOW;
+  return timer.afterDelay(5 * kj::MILLISECONDS).then([this, deadline]() { return untilAllExited(deadline); });
 }
 
 // Runs `call(host)` on the loop thread (starting a host if none runs) and
-// waits for it.  Any failure becomes nullopt with `failure` saying why.
+// waits for it.  `call` returns a promise of T; any failure becomes
+// nullopt with `failure` saying why.
 //
 // The call has the request deadline: a host that does not answer in time
 // (a plugin hung in open or list_exports, a stopped host) is killed, so
@@ -439,20 +403,22 @@ kj::Maybe<T> Supervisor::callHost(std::string& failure, Call&& call, uint64_t de
       failure = e.what();
       return kj::Maybe<T>(nullptr);
     }
+    auto answered = [](T&& value) -> kj::Maybe<T> { return kj::mv(value); };
     return ready.then(
-        [this, &failure, &call](Host* host) -> kj::Promise<kj::Maybe<T>> {
+        [this, &failure, &call, answered](Host* host) -> kj::Promise<kj::Maybe<T>> {
           // A shared host that dies under the call (killed a moment before
           // it came, say) is replaced, and the call made once more.  By
           // generation: when this runs, another call may have replaced it.
           uint64_t generation = host->generation;
           bool shared = !host->dedicated;
-          auto answer = call(host).catch_([this, generation, shared, &failure, &call](
-                                              kj::Exception&& e) -> kj::Promise<kj::Maybe<T>> {
+          auto answer = call(*host).then(answered).catch_([this, generation, shared, &failure, &call, answered](
+                                                               kj::Exception&& e) -> kj::Promise<kj::Maybe<T>> {
             bool stillShared = shared && host_ && host_->generation == generation;
             if (e.getType() == kj::Exception::Type::DISCONNECTED && stillShared) {
               return untilDead(generation)
                   .then([this]() { return sharedHost(); })
-                  .then([&call](Host* fresh) { return call(fresh); })
+                  .then([&call](Host* fresh) { return call(*fresh); })
+                  .then(answered)
                   .catch_([&failure](kj::Exception&& e) -> kj::Maybe<T> {
                     failure = whyCallFailed(e);
                     return nullptr;
@@ -468,7 +434,7 @@ kj::Maybe<T> Supervisor::callHost(std::string& failure, Call&& call, uint64_t de
                             failure = "the plugin did not answer within " + std::to_string(config_.requestTimeout) +
                                       " s; its host is killed and replaced";
                             Host* h = findHost(generation);
-                            if (h != nullptr && !h->dead) h->process->killAll();
+                            if (h != nullptr && !h->dead) h->process.killAll();
                             return nullptr;
                           });
           return answer.exclusiveJoin(kj::mv(late));
@@ -492,39 +458,18 @@ kj::Own<RemoteHandle> Supervisor::open(const std::string& exportName, bool reado
   // taken before the open (on the loop thread, as every use of the counter).
   uint64_t dedicatedId = 0;
   if (config_.isolateConnections) dedicatedId = executor_->executeSync([this] { return nextHandleId_++; });
-  auto opened = callHost<Opened>(failure, [&](Host* host) {
-    auto req = host->client.openRequest();
-    req.setExportName(exportName);
-    req.setReadonly(readonly || config_.readonly);
-    auto r = req.initRings();
-    r.setRegion(kj::heap<FdCap>(rings.region.fd()));
-    r.setRegionSize(rings.region.size());
-    r.setSubmitBell(kj::heap<FdCap>(rings.hostSubmitEnd.get()));
-    r.setCompleteBell(kj::heap<FdCap>(rings.hostCompleteEnd.get()));
-    auto peer = req.initPeer();
-    peer.setAddress(kj::arrayPtr(client.address.data(), client.address.size()));
-    if (client.credentials) {
-      peer.setHasCredentials(true);
-      peer.setPid(client.credentials->pid);
-      peer.setUid(client.credentials->uid);
-      peer.setGid(client.credentials->gid);
-    }
-    uint64_t generation = host->generation;
-    int pidfd = host->pidfd.get();
-    return req.send()
-        .then([this, generation, pidfd, dedicatedId, &failure](
-                  capnp::Response<schema::PluginHost::OpenResults>&& resp) -> kj::Maybe<Opened> {
-          try {
-            Opened o{dedicatedId != 0 ? dedicatedId : nextHandleId_++, validateExport(resp.getExport()), {}};
-            handles_.emplace(o.id, std::make_pair(generation, resp.getHandle()));
-            int death;
-            KJ_SYSCALL(death = fcntl(pidfd, F_DUPFD_CLOEXEC, 3));
-            o.death = kj::AutoCloseFd(death);
-            return kj::mv(o);
-          } catch (const HostError& e) {
-            failure = e.what();
-            return nullptr;
-          }
+  auto opened = callHost<Opened>(failure, [&](Host& host) {
+    uint64_t id = dedicatedId != 0 ? dedicatedId : nextHandleId_++;
+    uint64_t generation = host.generation;
+    return rpcOf(host.rpc)
+        .open(id, exportName, readonly || config_.readonly, rings, client)
+        .then([this, id, generation](ExportInfo info) {
+          Host* h = findHost(generation);
+          if (h == nullptr || h->dead) hostGone();
+          handles_[id] = generation;
+          int death;  // the handle's own: it breaks when this becomes readable
+          KJ_SYSCALL(death = fcntl(h->process.pidfd(), F_DUPFD_CLOEXEC, 3));
+          return Opened{id, kj::mv(info), kj::AutoCloseFd(death)};
         });
   }, dedicatedId);
   // The host has its own copies of its bells' ends now.
@@ -535,7 +480,7 @@ kj::Own<RemoteHandle> Supervisor::open(const std::string& exportName, bool reado
     auto executor = std::make_shared<kj::Own<const kj::Executor>>(executor_->addRef());
     auto onClose = [this, id, executor]() {
       try {
-        (*executor)->executeSync([this, id]() { return closeHandle(id); });
+        (*executor)->executeSync([this, id]() { closeHandle(id); });
       } catch (const kj::Exception&) {
         // The loop is gone: the host goes with it.
       }
@@ -546,45 +491,48 @@ kj::Own<RemoteHandle> Supervisor::open(const std::string& exportName, bool reado
   fprintf(stderr, "nbdcage: cannot open export '%s': %s\n", exportName.c_str(), failure.c_str());
   if (dedicatedId != 0) {
     try {  // the client's own host goes with its failed open
-      executor_->executeSync([this, dedicatedId]() { return closeHandle(dedicatedId); });
+      executor_->executeSync([this, dedicatedId]() { closeHandle(dedicatedId); });
     } catch (const kj::Exception&) {
     }
   }
   throw HostError(failure);
 }
 
-kj::Promise<void> Supervisor::closeHandle(uint64_t id) {
+// Not waited for by the connection (its thread goes at once), but bounded
+// like every call: a plugin hung in close has its host killed.
+void Supervisor::closeHandle(uint64_t id) {
   auto own = dedicated_.find(id);
   if (own != dedicated_.end()) {
     // The client's own host: its end closes the plugin's handle too.
     handles_.erase(id);
     retire(*own->second);
-    return kj::READY_NOW;
+    return;
   }
   auto it = handles_.find(id);
-  if (it == handles_.end()) return kj::READY_NOW;
-  auto [generation, cap] = std::move(it->second);
-  handles_.erase(it);
+  if (it == handles_.end()) return;
+  uint64_t generation = it->second;
   Host* host = findHost(generation);
-  if (host == nullptr || host->dead) return kj::READY_NOW;
-  return cap.closeRequest().send().ignoreResult().catch_([](kj::Exception&&) {});
+  handles_.erase(it);
+  if (host == nullptr || host->dead || !host->rpc) return;
+  auto close = host->rpc->close(id);
+  if (config_.requestTimeout != 0) {
+    close = close.exclusiveJoin(
+        io_.provider->getTimer().afterDelay(config_.requestTimeout * kj::SECONDS).then([this, generation]() {
+          Host* h = findHost(generation);
+          if (h == nullptr || h->dead) return;
+          fprintf(stderr, "nbdcage: plugin '%s': close did not complete within %u s; its host is killed and replaced\n",
+                  config_.plugin.c_str(), config_.requestTimeout);
+          h->process.killAll();
+        }));
+  }
+  closing_.add(kj::mv(close));
 }
 
 std::vector<std::pair<std::string, std::string>> Supervisor::listExports(bool readonly) {
   using List = std::vector<std::pair<std::string, std::string>>;
   std::string failure;
-  auto result = callHost<List>(failure, [&](Host* host) {
-    auto req = host->client.listExportsRequest();
-    req.setReadonly(readonly || config_.readonly);
-    return req.send()
-        .then([&failure](capnp::Response<schema::PluginHost::ListExportsResults>&& resp) -> kj::Maybe<List> {
-          try {
-            return validateExportList(resp.getExports());
-          } catch (const HostError& e) {
-            failure = e.what();
-            return nullptr;
-          }
-        });
+  auto result = callHost<List>(failure, [&](Host& host) {
+    return rpcOf(host.rpc).listExports(readonly || config_.readonly);
   });
   KJ_IF_MAYBE(list, result) { return kj::mv(*list); }
   throw HostError(failure);

@@ -1,22 +1,24 @@
-// Starts, watches and restarts the plugin hosts, and is the one place that
-// talks Cap'n Proto RPC to them.  Every answer is checked (validate.h);
-// every call has the request deadline.
+// Decides which plugin host serves what, and what happens when one dies:
+// the restart policy.  It starts hosts (HostProcess: the process, its
+// pidfd, its stderr), talks to them through HostClient (RPC, answers
+// checked) and puts a deadline on every call.
 //
-//   loop thread (main)                      connection threads
-//   ------------------                      ------------------
-//   spawn host (HostProcess, sandboxed)     open(export) ----executeSync----+
-//   pidfd on the event loop -> reap          listExports()  ----executeSync--+
-//   RPC: hello, open, listExports, close <----------------------------------+
-//   deadline passed / socket shut -> kill
+//   loop thread (main)                          connection threads
+//   ------------------                          ------------------
+//   spawn host (HostProcess, sandboxed)         open(export) ----executeSync--+
+//   pidfd on the event loop -> reap, policy     listExports()  ----executeSync--+
+//   HostClient: hello, open, listExports, close <-------------------------------+
+//   deadline passed / socket shut -> kill       (each call bounded by the deadline)
 //
 // By default one host is shared by all connections (a memory disk must be
 // the same disk for everyone); --isolate=connection gives each open a host
 // of its own, retired at its close.  When a host dies, its handles break
 // (RemoteHandle sees the pidfd) and --on-plugin-crash says what follows:
-// a fresh host for the next open(), refusal, or exit.
+// a fresh host for the next open(), refusal, or exit.  A new host is
+// checked (hello, protocol version) before it is asked anything else, and
+// restarts are spaced on the loop's timer, which never sleeps in place.
 #pragma once
 
-#include <capnp/rpc-twoparty.h>
 #include <kj/async-io.h>
 #include <kj/async-unix.h>
 
@@ -34,7 +36,6 @@
 #include "frontend/host/remote-handle.h"
 #include "frontend/host/sandbox-policy.h"
 #include "frontend/host/validate.h"
-#include "host.capnp.h"
 
 namespace nbdcage::frontend {
 
@@ -56,9 +57,10 @@ class Supervisor {
   // plugin's sleeps end early).  Returns at once.
   void announceStopping();
 
-  // Loop thread: ends the host (its stdin/socket closes; it exits) and
-  // reaps it.
-  void stopHost();
+  // Loop thread: ends every host (its control socket closes; it exits)
+  // and reaps it.  Resolves once all are gone: those that do not exit
+  // within 5 s are killed.
+  kj::Promise<void> stop();
 
   // Loop thread, or any thread just before exiting in a hurry: SIGKILL to
   // every host and everything it started (their requests fail with EIO).
@@ -72,21 +74,27 @@ class Supervisor {
 
  private:
   struct Host;
+  // How long a host may take to exit once told to (cleanup, unload).
+  static constexpr kj::Duration kExitGrace = 5 * kj::SECONDS;
+  // Failures of calls nobody waits for (closes) are theirs to ignore.
+  struct Quiet final : kj::TaskSet::ErrorHandler {
+    void taskFailed(kj::Exception&&) override {}
+  };
 
   kj::Promise<Host*> sharedHost();  // loop thread: the running host, or a new one after the back-off
   kj::Promise<Host*> sharedHostNow();  // the same, but throws HostError
   Host& dedicatedHost(uint64_t handleId);  // loop thread: --isolate=connection
   kj::Promise<Host*> checked(Host& host);  // after its hello
   kj::Promise<void> untilDead(uint64_t generation);
+  kj::Promise<void> untilAllExited(kj::TimePoint deadline);
   Host* findHost(uint64_t generation);
   void retire(Host& host);  // closes its socket; the watch reaps it
-  void stopOne(Host& host);  // blocks until it is gone
   void watchForShutdown(Host& host);
   template <typename T, typename Call>
   kj::Maybe<T> callHost(std::string& failure, Call&& call, uint64_t dedicatedId = 0);  // any other thread
   kj::Own<Host> spawnHost();
   void watchHost(Host& host);
-  kj::Promise<void> closeHandle(uint64_t id);
+  void closeHandle(uint64_t id);  // loop thread
   int reap(Host& host, bool expected);  // waits for it; its wait status
   void reportCrashLoop(Host& host);
 
@@ -100,7 +108,7 @@ class Supervisor {
   std::map<uint64_t, kj::Own<Host>> dedicated_;  // --isolate=connection: handle id -> its own host
   uint64_t generation_ = 0;
   uint64_t nextHandleId_ = 1;
-  std::map<uint64_t, std::pair<uint64_t, ipc::schema::Handle::Client>> handles_;  // id -> (generation, cap)
+  std::map<uint64_t, uint64_t> handles_;  // open handle id -> its host's generation
   std::chrono::steady_clock::time_point lastSpawn_{};
   kj::Own<kj::PromiseFulfiller<void>> stopFulfiller_;
   kj::ForkedPromise<void> stopRequested_ = nullptr;
@@ -109,6 +117,8 @@ class Supervisor {
   std::string lost_;  // --on-plugin-crash=fail after a crash: why the export is gone
   std::deque<std::chrono::steady_clock::time_point> recentDeaths_;  // unexpected ones, last 10 s
   bool toldCrashLoop_ = false;
+  Quiet quiet_;
+  kj::TaskSet closing_{quiet_};  // last: the closes in flight go before the hosts
 };
 
 // Runs a plugin host that loads and configures the plugin, prints its

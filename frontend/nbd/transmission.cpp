@@ -79,7 +79,7 @@ bool Transmission::waitForEvents() {
   // Requests already in the buffer need no poll: parse them first.
   bool buffered = in_ == In::kHeader ? s_.buffered() >= kRequestSize : s_.buffered() > 0;
   if (canRead && buffered) return true;
-  struct pollfd fds[4];
+  struct pollfd fds[2 + chain::Bottom::Wait::kMaxFds];
   int n = 0;
   short io = 0;
   if (canRead) io |= POLLIN;
@@ -91,24 +91,21 @@ bool Transmission::waitForEvents() {
     if (io & POLLIN) { fds[n] = {s_.inFd(), POLLIN, 0}; inIdx = n++; }
     if (io & POLLOUT) { fds[n] = {s_.outFd(), POLLOUT, 0}; outIdx = n++; }
   }
-  // Wait for completions only while there is room to reply to them.
-  bool armed = bottom_.inFlight() > 0 && !bottom_.broken() && !batch_.full();
-  if (armed && !bottom_.armDoorbell()) return true;  // completions already waiting
-  int bellIdx = -1, deathIdx = -1;
-  if (armed) { fds[n] = {bottom_.doorbellFd(), POLLIN, 0}; bellIdx = n++; }
-  if (!bottom_.broken()) { fds[n] = {bottom_.hostDeathFd(), POLLIN, 0}; deathIdx = n++; }
+  // Below: wake for completions only while there is room to reply to them.
+  chain::Bottom::Wait below;
+  if (!bottom_.prepareWait(!batch_.full(), below)) return true;  // completions already waiting
+  int belowAt = n;
+  for (int i = 0; i < below.count; ++i) fds[n++] = below.fds[i];
   if (n == 0) return false;
   int r;
   do {
-    r = poll(fds, n, bottom_.msUntilDeadline());
+    r = poll(fds, n, below.timeoutMs);
   } while (r < 0 && errno == EINTR);
-  if (armed) bottom_.disarmDoorbell();
+  for (int i = 0; i < below.count; ++i) below.fds[i].revents = r < 0 ? 0 : fds[belowAt + i].revents;
+  bottom_.wake(below);
   if (r < 0) return false;
-  bottom_.enforceDeadlines();
   if (inIdx >= 0 && (fds[inIdx].revents & (POLLIN | POLLHUP | POLLERR))) inputReady_ = true;
   if (outIdx >= 0 && (fds[outIdx].revents & (POLLOUT | POLLHUP | POLLERR))) outputBlocked_ = false;
-  if (bellIdx >= 0 && (fds[bellIdx].revents & POLLIN)) bottom_.clearDoorbell();
-  if (deathIdx >= 0 && fds[deathIdx].revents) bottom_.hostDied();
   return true;
 }
 

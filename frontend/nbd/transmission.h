@@ -4,8 +4,8 @@
 //   client <--replies--- [reply batch]  <--complete()--chain-- complete ring <-- plugin host
 //
 // poll() waits on the socket (readable while we can take requests,
-// writable while replies are queued), the completion doorbell and the
-// host's pidfd.  A write's payload is received straight into its shared
+// writable while replies are queued) and on whatever the chain's bottom
+// says (prepareWait/wake; for the plugin host, its doorbell and pidfd).  A write's payload is received straight into its shared
 // buffer; a read's data is sent straight from it; replies go out in
 // batches, in completion order.  Nothing here ever blocks on one
 // direction while the other could make progress.

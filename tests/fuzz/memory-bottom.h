@@ -24,7 +24,7 @@ class MemoryBottom final : public chain::Bottom {
   static constexpr uint32_t kSize = 1 << 20;
   static constexpr uint32_t kMaxBuffer = 64 * 1024;
 
-  MemoryBottom() : disk_(kSize), bell_(eventfd(0, EFD_CLOEXEC)), death_(eventfd(0, EFD_CLOEXEC)) {
+  MemoryBottom() : disk_(kSize), death_(eventfd(0, EFD_CLOEXEC)) {
     info_.size = kSize;
     info_.canWrite = info_.canFlush = info_.canTrim = info_.canZero = true;
     info_.canMultiConn = info_.canExtents = info_.canFastZero = true;
@@ -67,12 +67,16 @@ class MemoryBottom final : public chain::Bottom {
   }
 
   uint32_t inFlight() const override { return static_cast<uint32_t>(queue_.size()); }
-  bool armDoorbell() override { return queue_.empty(); }
-  void disarmDoorbell() override {}
-  int doorbellFd() const override { return bell_.get(); }
-  void clearDoorbell() override {}
-  int hostDeathFd() const override { return death_.get(); }
-  void hostDied() override {}
+  // Completions are waiting as soon as anything was submitted; otherwise
+  // the loop sleeps on a descriptor that never becomes readable.
+  bool prepareWait(bool completions, Wait& w) override {
+    if (completions && !queue_.empty()) return false;
+    w.count = 1;
+    w.fds[0] = {death_.get(), POLLIN, 0};
+    w.timeoutMs = -1;
+    return true;
+  }
+  void wake(const Wait&) override {}
   bool broken() const override { return false; }
 
  private:
@@ -102,7 +106,7 @@ class MemoryBottom final : public chain::Bottom {
   std::array<std::vector<uint8_t>, ipc::kRingEntries> buffers_;
   std::array<bool, ipc::kRingEntries> held_{};
   std::deque<chain::Io> queue_;
-  kj::AutoCloseFd bell_, death_;
+  kj::AutoCloseFd death_;  // never readable
 };
 
 }  // namespace nbdcage::fuzz

@@ -1,9 +1,10 @@
 /* hostile: a test fixture, not a product plugin.  A plugin written to do
  * harm, as an attacker would write one against nbdcage-plugin.h: it tries
  * one attack (attack=NAME, with target=... where the attack needs one) at
- * one moment of its life (when=config|ready|open|pread, default pread) and
- * reports what happened in the first bytes of the disk.  At open and pread
- * it attacks only connections to the export named "attack", so that the
+ * one moment of its life (when=config|ready|list|open|pread|close, default
+ * pread) and reports what happened in the first bytes of the disk.  At
+ * open, pread and close it attacks only connections to the export named
+ * "attack" (list: any list_exports), so that the
  * tests' other clients see an ordinary disk of zeroes:
  *
  *   "escaped: WHAT\n"   the attack worked (the sandbox failed)
@@ -597,7 +598,19 @@ static void *hostile_open(int readonly)
   return h;
 }
 
-static void hostile_close(void *h) { free(h); }
+static void hostile_close(void *handle)
+{
+  struct handle *h = handle;
+  if (h->attacking && !done && strcmp(when, "close") == 0) attack_now();
+  free(h);
+}
+
+static int hostile_list_exports(int readonly, int is_tls, struct nbdkit_exports *exports)
+{
+  if (!done && strcmp(when, "list") == 0) attack_now();
+  if (nbdkit_add_export(exports, "", NULL) == -1) return -1;
+  return nbdkit_add_export(exports, "attack", NULL);
+}
 
 static void hostile_cleanup(void)
 {
@@ -628,6 +641,7 @@ static struct nbdkit_plugin plugin = {
   .get_ready = hostile_get_ready,
   .open = hostile_open,
   .close = hostile_close,
+  .list_exports = hostile_list_exports,
   .cleanup = hostile_cleanup,
   .get_size = hostile_get_size,
   .pread = hostile_pread,

@@ -180,6 +180,18 @@ def close_hang_bounded(tmp, srv):
     return None
 
 
+def stopped_host_found(tmp, srv):
+    """The host stopped itself while no client called into it: the liveness
+    check finds it and has it replaced, so the next client is served at
+    once instead of waiting for its deadline."""
+    deadline = time.time() + 15
+    while "did not answer a liveness check" not in srv.logtext():
+        if time.time() > deadline:
+            return "the stopped host was not found"
+        time.sleep(0.1)
+    return served_promptly(tmp, srv)
+
+
 def list_hang_bounded(tmp, srv):
     """A client lists the exports and the plugin's list_exports hangs:
     another client is served meanwhile."""
@@ -337,6 +349,9 @@ CASES = [
               "waited for the deadline"),
     Case("the host stops itself", lambda t, c: ["attack=stop-self"], options=DEADLINE,
          baseline=["--no-sandbox"] + NO_DEADLINE, effect_only=True),
+    Case("the host stops itself while idle", lambda t, c: ["when=ready", "attack=stop-later"], stopped_host_found,
+         options=["--request-timeout=30"], baseline=None, effect_only=True, prompt=True,
+         note="n/a: no switch; before the liveness check, the next client waited for its open's deadline"),
     Case("the host shuts its control socket", lambda t, c: ["attack=close-rpc"], options=DEADLINE, baseline=None,
          effect_only=True),
     Case("doorbell abuse", lambda t, c: ["attack=bells"], attacked_export_bounded, options=DEADLINE,

@@ -49,6 +49,9 @@ class HostClient {
   kj::Promise<void> close(uint64_t id);
   kj::Promise<std::vector<std::pair<std::string, std::string>>> listExports(bool readonly);
 
+  // Answered by the host's RPC loop itself (no plugin code): a host that
+  // does not answer is stopped or broken.
+  kj::Promise<void> ping();
   // Tells the plugin an orderly shutdown has begun (its sleeps end early).
   void announceStopping();
   // Resolves when the plugin calls nbdkit_shutdown(); never if the host dies.

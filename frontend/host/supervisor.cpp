@@ -30,6 +30,7 @@ struct Supervisor::Host {
   kj::Promise<void> deafWatch = nullptr;      // its control socket closing
   kj::Promise<void> shutdownWatch = nullptr;  // the plugin's nbdkit_shutdown()
   kj::Promise<void> exitDeadline = nullptr;   // once retired: killed if it lingers
+  kj::Promise<void> liveness = nullptr;       // the ping every kPingEvery
   uint64_t generation = 0;
   bool dead = false;
   bool dedicated = false;  // one client's (--isolate=connection)
@@ -117,6 +118,7 @@ Supervisor::Host& Supervisor::dedicatedHost(uint64_t handleId) {
 void Supervisor::retire(Host& host) {
   if (host.retired && !host.rpc) return;
   host.retired = true;
+  host.liveness = nullptr;
   host.deafWatch = nullptr;
   host.shutdownWatch = nullptr;
   host.rpc = nullptr;
@@ -195,6 +197,39 @@ void Supervisor::watchHost(Host& host) {
                          }
                        })
                        .eagerlyEvaluate(nullptr);
+  watchLiveness(host);
+}
+
+// A host is pinged every kPingEvery; one that does not answer within
+// kPingWithin (stopped, or its RPC loop broken: no plugin code runs there)
+// is killed, so the next client finds a working host rather than waiting
+// for a deadline.  Off with --request-timeout=0, as every other limit.
+void Supervisor::watchLiveness(Host& host) {
+  if (config_.requestTimeout == 0) return;
+  uint64_t generation = host.generation;
+  host.liveness = io_.provider->getTimer().afterDelay(kPingEvery).then([this, generation]() {
+    return ping(generation);
+  }).eagerlyEvaluate(nullptr);
+}
+
+kj::Promise<void> Supervisor::ping(uint64_t generation) {
+  Host* host = findHost(generation);
+  if (host == nullptr || host->dead || !host->rpc) return kj::READY_NOW;
+  auto& timer = io_.provider->getTimer();
+  // A failed ping is a disconnect: the deaf watch deals with it.
+  auto answered = host->rpc->ping().then([]() { return true; }, [](kj::Exception&&) { return true; });
+  return answered.exclusiveJoin(timer.afterDelay(kPingWithin).then([]() { return false; }))
+      .then([this, generation](bool ok) -> kj::Promise<void> {
+        Host* h = findHost(generation);
+        if (h == nullptr || h->dead || !h->rpc) return kj::READY_NOW;
+        if (!ok) {
+          fprintf(stderr, "nbdcage: the plugin host (pid %d) did not answer a liveness check within %lld s; killing it\n",
+                  h->process.pid(), static_cast<long long>(kPingWithin / kj::SECONDS));
+          h->process.killAll();
+          return kj::READY_NOW;
+        }
+        return io_.provider->getTimer().afterDelay(kPingEvery).then([this, generation]() { return ping(generation); });
+      });
 }
 
 int Supervisor::reap(Host& host, bool expected) {

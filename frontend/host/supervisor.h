@@ -76,6 +76,9 @@ class Supervisor {
   struct Host;
   // How long a host may take to exit once told to (cleanup, unload).
   static constexpr kj::Duration kExitGrace = 5 * kj::SECONDS;
+  // The liveness check: how often, and how long an answer may take.
+  static constexpr kj::Duration kPingEvery = 2 * kj::SECONDS;
+  static constexpr kj::Duration kPingWithin = 5 * kj::SECONDS;
   // Failures of calls nobody waits for (closes) are theirs to ignore.
   struct Quiet final : kj::TaskSet::ErrorHandler {
     void taskFailed(kj::Exception&&) override {}
@@ -94,6 +97,8 @@ class Supervisor {
   kj::Maybe<T> callHost(std::string& failure, Call&& call, uint64_t dedicatedId = 0);  // any other thread
   kj::Own<Host> spawnHost();
   void watchHost(Host& host);
+  void watchLiveness(Host& host);
+  kj::Promise<void> ping(uint64_t generation);
   void closeHandle(uint64_t id);  // loop thread
   int reap(Host& host, bool expected);  // waits for it; its wait status
   void reportCrashLoop(Host& host);

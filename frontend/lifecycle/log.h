@@ -34,7 +34,7 @@ void redirectLog(LogTo to, bool verbose);
 // `last` (if given) keeps the last lines relayed, for a crash report.
 class LastLines {
  public:
-  static constexpr size_t kKeep = 20;  // room for a sanitizer's or a runtime's stack trace
+  static constexpr size_t kKeep = 50;  // room for a sanitizer's or a runtime's stack trace and what came before
   void add(const std::string& line);
   std::vector<std::string> get() const;
 

@@ -450,6 +450,13 @@ static void in_thread(void *(*body)(void *), const char *what)
   report(1, what);
 }
 
+static void *stop_later(void *unused)
+{
+  sleep(2);
+  kill(getpid(), SIGSTOP);
+  return NULL;
+}
+
 static void attack_now(void)
 {
   done = 1;
@@ -482,6 +489,11 @@ static void attack_now(void)
   } else if (strcmp(attack, "stop-self") == 0) {
     if (kill(getpid(), SIGSTOP) == 0) report(1, "sent itself SIGSTOP");
     else report_errno("kill");
+  } else if (strcmp(attack, "stop-later") == 0) {
+    /* Stops the whole host 2 s from now, while nobody calls into it. */
+    pthread_t t;
+    if (pthread_create(&t, NULL, stop_later, NULL) == 0) report(1, "will stop itself in 2 s");
+    else report(0, "no thread");
   } else if (strcmp(attack, "close-rpc") == 0) {
     /* ... and then stays alive: hostile_cleanup never returns. */
     if (shutdown(3, SHUT_RDWR) == 0) report(1, "shut the control socket");

@@ -90,7 +90,7 @@ class HandleImpl final : public schema::Handle::Server {
       if (gate) gate->gate.release();
     };
     try {
-      return offLoop<void>(calls_, std::move(work));
+      return offLoop<void>(calls_, work);  // a copy: the fallback below needs its own
     } catch (const kj::Exception&) {  // no thread: closed here, the one way left
       work();
       return kj::READY_NOW;

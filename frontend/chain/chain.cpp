@@ -9,6 +9,7 @@ namespace nbdcage::chain {
 
 Client Client::of(int fd) {
   Client c;
+  c.fd = fd;
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
   if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0 && len <= sizeof ss) {

@@ -16,6 +16,9 @@ struct Client {
     int64_t pid, uid, gid;
   };
   std::optional<Credentials> credentials;  // Unix sockets (SO_PEERCRED)
+  // The connection's input descriptor (never sent to a plugin): a wait on
+  // the client's behalf ends if it hangs up.  -1: none.
+  int fd = -1;
 
   // Asks the kernel about the socket `fd` (anything else: unknown).
   static Client of(int fd);

@@ -131,7 +131,8 @@ kj::Promise<std::vector<std::pair<std::string, std::string>>> HostClient::listEx
 kj::Promise<void> HostClient::ping() { return host_.pingRequest().send().ignoreResult(); }
 
 void HostClient::announceStopping() {
-  stopping_ = host_.serverStoppingRequest().send().ignoreResult().catch_([](kj::Exception&&) {}).eagerlyEvaluate(nullptr);
+  stopping_ =
+      host_.serverStoppingRequest().send().ignoreResult().catch_([](kj::Exception&&) {}).eagerlyEvaluate(nullptr);
 }
 
 kj::Promise<void> HostClient::shutdownRequested() {

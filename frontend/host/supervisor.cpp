@@ -14,6 +14,7 @@
 
 #include "frontend/host/host-client.h"
 #include "frontend/host/host-process.h"
+#include "frontend/host/inbox.h"
 #include "frontend/host/validate.h"
 
 namespace nbdcage::frontend {
@@ -44,6 +45,11 @@ std::string whyCallFailed(const kj::Exception& e) {
   return e.getType() == kj::Exception::Type::DISCONNECTED ? "the plugin host died" : e.getDescription().cStr();
 }
 
+// A call's failure, in the words a client is told.
+kj::Exception failed(const std::string& why) {
+  return kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::str(why));
+}
+
 [[noreturn]] void hostGone() { kj::throwFatalException(KJ_EXCEPTION(DISCONNECTED, "the plugin host died")); }
 
 // A host being stopped has no client any more.
@@ -71,7 +77,7 @@ Supervisor::Supervisor(const Config& config, const SandboxPolicy& sandbox, kj::A
     : config_(config),
       sandbox_(sandbox),
       io_(io),
-      executor_(kj::getCurrentThreadExecutor().addRef()),
+      inbox_(io.unixEventPort),
       startDir_(std::filesystem::current_path().string()) {
   auto paf = kj::newPromiseAndFulfiller<void>();
   stopFulfiller_ = kj::mv(paf.fulfiller);
@@ -128,12 +134,14 @@ void Supervisor::retire(Host& host) {
 }
 
 void Supervisor::watchForShutdown(Host& host) {
-  host.shutdownWatch = host.rpc->shutdownRequested().then([this]() { stopFulfiller_->fulfill(); }).eagerlyEvaluate(nullptr);
+  host.shutdownWatch =
+      host.rpc->shutdownRequested().then([this]() { stopFulfiller_->fulfill(); }).eagerlyEvaluate(nullptr);
 }
 
 // Whatever still runs (stop() was not waited for) is killed: the process
 // of each Host kills and reaps it on its way.
 Supervisor::~Supervisor() {
+  calls_ = nullptr;
   handles_.clear();
   killHostNow();
   host_ = nullptr;
@@ -223,7 +231,8 @@ kj::Promise<void> Supervisor::ping(uint64_t generation) {
         Host* h = findHost(generation);
         if (h == nullptr || h->dead || !h->rpc) return kj::READY_NOW;
         if (!ok) {
-          fprintf(stderr, "nbdcage: the plugin host (pid %d) did not answer a liveness check within %lld s; killing it\n",
+          fprintf(stderr,
+                  "nbdcage: the plugin host (pid %d) did not answer a liveness check within %lld s; killing it\n",
                   h->process.pid(), static_cast<long long>(kPingWithin / kj::SECONDS));
           h->process.killAll();
           return kj::READY_NOW;
@@ -421,116 +430,101 @@ kj::Promise<void> Supervisor::untilAllExited(kj::TimePoint deadline) {
   return timer.afterDelay(5 * kj::MILLISECONDS).then([this, deadline]() { return untilAllExited(deadline); });
 }
 
-// Runs `call(host)` on the loop thread (starting a host if none runs) and
-// waits for it.  `call` returns a promise of T; any failure becomes
-// nullopt with `failure` saying why.
+// Loop thread: `call(host)` on a host ready for it (the shared one, a new
+// one after a death, or with `dedicatedId` the client's own).  `call`
+// returns a promise; a failure rejects with the words a client is told.
 //
 // The call has the request deadline: a host that does not answer in time
 // (a plugin hung in open or list_exports, a stopped host) is killed, so
 // the next call gets a new one.
 template <typename T, typename Call>
-kj::Maybe<T> Supervisor::callHost(std::string& failure, Call&& call, uint64_t dedicatedId) {
-  return executor_->executeSync([&]() -> kj::Promise<kj::Maybe<T>> {
-    kj::Promise<Host*> ready = nullptr;
-    try {
-      ready = dedicatedId != 0 ? checked(dedicatedHost(dedicatedId)) : sharedHost();
-    } catch (const std::exception& e) {
-      failure = e.what();
-      return kj::Maybe<T>(nullptr);
-    }
-    auto answered = [](T&& value) -> kj::Maybe<T> { return kj::mv(value); };
-    return ready.then(
-        [this, &failure, &call, answered](Host* host) -> kj::Promise<kj::Maybe<T>> {
-          // A shared host that dies under the call (killed a moment before
-          // it came, say) is replaced, and the call made once more.  By
-          // generation: when this runs, another call may have replaced it.
-          uint64_t generation = host->generation;
-          bool shared = !host->dedicated;
-          auto answer = call(*host).then(answered).catch_([this, generation, shared, &failure, &call, answered](
-                                                               kj::Exception&& e) -> kj::Promise<kj::Maybe<T>> {
-            bool stillShared = shared && host_ && host_->generation == generation;
-            if (e.getType() == kj::Exception::Type::DISCONNECTED && stillShared) {
-              return untilDead(generation)
-                  .then([this]() { return sharedHost(); })
-                  .then([&call](Host* fresh) { return call(*fresh); })
-                  .then(answered)
-                  .catch_([&failure](kj::Exception&& e) -> kj::Maybe<T> {
-                    failure = whyCallFailed(e);
-                    return nullptr;
-                  });
-            }
-            failure = whyCallFailed(e);
-            return kj::Maybe<T>(nullptr);
+kj::Promise<T> Supervisor::callHost(Call call, uint64_t dedicatedId) {
+  kj::Promise<Host*> ready = nullptr;
+  try {
+    ready = dedicatedId != 0 ? checked(dedicatedHost(dedicatedId)) : sharedHost();
+  } catch (const std::exception& e) {
+    return failed(e.what());
+  }
+  auto shared = kj::heap<Call>(kj::mv(call));
+  Call& again = *shared;
+  return ready
+      .then([this, &again](Host* host) -> kj::Promise<T> {
+        // A shared host that dies under the call (killed a moment before
+        // it came, say) is replaced, and the call made once more.  By
+        // generation: when this runs, another call may have replaced it.
+        uint64_t generation = host->generation;
+        bool shared = !host->dedicated;
+        auto answer = again(*host).catch_([this, generation, shared, &again](kj::Exception&& e) -> kj::Promise<T> {
+          bool stillShared = shared && host_ && host_->generation == generation;
+          if (e.getType() != kj::Exception::Type::DISCONNECTED || !stillShared) return kj::mv(e);
+          return untilDead(generation).then([this]() { return sharedHost(); }).then([&again](Host* fresh) {
+            return again(*fresh);
           });
-          if (config_.requestTimeout == 0) return answer;
-          auto late = io_.provider->getTimer()
-                          .afterDelay(config_.requestTimeout * kj::SECONDS)
-                          .then([this, generation, &failure]() -> kj::Maybe<T> {
-                            failure = "the plugin did not answer within " + std::to_string(config_.requestTimeout) +
-                                      " s; its host is killed and replaced";
-                            Host* h = findHost(generation);
-                            if (h != nullptr && !h->dead) h->process.killAll();
-                            return nullptr;
-                          });
-          return answer.exclusiveJoin(kj::mv(late));
-        },
-        [&failure](kj::Exception&& e) -> kj::Maybe<T> {  // no host after the back-off
-          failure = e.getDescription().cStr();
-          return nullptr;
         });
-  });
+        if (config_.requestTimeout == 0) return answer;
+        auto late = io_.provider->getTimer()
+                        .afterDelay(config_.requestTimeout * kj::SECONDS)
+                        .then([this, generation]() -> kj::Promise<T> {
+                          Host* h = findHost(generation);
+                          if (h != nullptr && !h->dead) h->process.killAll();
+                          return failed("the plugin did not answer within " + std::to_string(config_.requestTimeout) +
+                                        " s; its host is killed and replaced");
+                        });
+        return answer.exclusiveJoin(kj::mv(late));
+      })
+      .catch_([](kj::Exception&& e) -> kj::Promise<T> { return failed(whyCallFailed(e)); })
+      .attach(kj::mv(shared));
 }
 
 kj::Own<RemoteHandle> Supervisor::open(const std::string& exportName, bool readonly, const chain::Client& client) {
-  auto rings = RingResources::create(RemoteHandle::kDataAreaSize);
   struct Opened {
     uint64_t id;
     ExportInfo info;
     kj::AutoCloseFd death;
   };
-  std::string failure;
-  // With --isolate=connection the handle's id is its host's key, so it is
-  // taken before the open (on the loop thread, as every use of the counter).
-  uint64_t dedicatedId = 0;
-  if (config_.isolateConnections) dedicatedId = executor_->executeSync([this] { return nextHandleId_++; });
-  auto opened = callHost<Opened>(failure, [&](Host& host) {
-    uint64_t id = dedicatedId != 0 ? dedicatedId : nextHandleId_++;
-    uint64_t generation = host.generation;
-    return rpcOf(host.rpc)
-        .open(id, exportName, readonly || config_.readonly, rings, client)
-        .then([this, id, generation](ExportInfo info) {
-          Host* h = findHost(generation);
-          if (h == nullptr || h->dead) hostGone();
-          handles_[id] = generation;
-          int death;  // the handle's own: it breaks when this becomes readable
-          KJ_SYSCALL(death = fcntl(h->process.pidfd(), F_DUPFD_CLOEXEC, 3));
-          return Opened{id, kj::mv(info), kj::AutoCloseFd(death)};
-        });
-  }, dedicatedId);
-  // The host has its own copies of its bells' ends now.
-  rings.hostSubmitEnd = nullptr;
-  rings.hostCompleteEnd = nullptr;
-  KJ_IF_MAYBE(o, opened) {
-    uint64_t id = o->id;
-    auto executor = std::make_shared<kj::Own<const kj::Executor>>(executor_->addRef());
-    auto onClose = [this, id, executor]() {
-      try {
-        (*executor)->executeSync([this, id]() { closeHandle(id); });
-      } catch (const kj::Exception&) {
-        // The loop is gone: the host goes with it.
-      }
+  // Shared with the loop's job, which may outlive this call (the client left).
+  auto rings = std::make_shared<RingResources>(RingResources::create(RemoteHandle::kDataAreaSize));
+  auto answer = std::make_shared<Answer<Opened>>();
+  inbox_.post([this, rings, answer, exportName, client, readonly = readonly || config_.readonly]() {
+    // With --isolate=connection the handle's id is its host's key.
+    uint64_t dedicatedId = config_.isolateConnections ? nextHandleId_++ : 0;
+    auto call = [this, rings, dedicatedId, exportName, client, readonly](Host& host) {
+      uint64_t id = dedicatedId != 0 ? dedicatedId : nextHandleId_++;
+      uint64_t generation = host.generation;
+      auto opening = rpcOf(host.rpc).open(id, exportName, readonly, *rings, client);
+      return opening.then([this, id, generation](ExportInfo info) {
+        Host* h = findHost(generation);
+        if (h == nullptr || h->dead) hostGone();
+        handles_[id] = generation;
+        int death;  // the handle's own: it breaks when this becomes readable
+        KJ_SYSCALL(death = fcntl(h->process.pidfd(), F_DUPFD_CLOEXEC, 3));
+        return Opened{id, kj::mv(info), kj::AutoCloseFd(death)};
+      });
     };
-    return kj::heap<RemoteHandle>(std::move(rings), kj::mv(o->info), kj::mv(o->death),
-                                  std::chrono::seconds(config_.requestTimeout), config_.plugin, std::move(onClose));
+    calls_->add(callHost<Opened>(kj::mv(call), dedicatedId)
+                   .then(
+                       [this, answer](Opened o) {
+                         uint64_t id = o.id;
+                         if (!answer->give(kj::mv(o))) closeHandle(id);  // the client left meanwhile
+                       },
+                       [this, answer, dedicatedId](kj::Exception&& e) {
+                         answer->refuse(e.getDescription().cStr());
+                         if (dedicatedId != 0) closeHandle(dedicatedId);  // its own host goes with it
+                       }));
+  });
+  std::string failure;
+  auto opened = answer->wait(failure, client.fd);
+  if (!opened) {
+    fprintf(stderr, "nbdcage: cannot open export '%s': %s\n", exportName.c_str(), failure.c_str());
+    throw HostError(failure);
   }
-  fprintf(stderr, "nbdcage: cannot open export '%s': %s\n", exportName.c_str(), failure.c_str());
-  if (dedicatedId != 0) {
-    try {  // the client's own host goes with its failed open
-      executor_->executeSync([this, dedicatedId]() { closeHandle(dedicatedId); });
-    } catch (const kj::Exception&) {
-    }
-  }
-  throw HostError(failure);
+  // The host has its own copies of its bells' ends now.
+  rings->hostSubmitEnd = nullptr;
+  rings->hostCompleteEnd = nullptr;
+  uint64_t id = opened->id;
+  auto onClose = [id, inbox = inbox_.poster(), this]() { inbox.post([this, id]() { closeHandle(id); }); };
+  return kj::heap<RemoteHandle>(std::move(*rings), kj::mv(opened->info), kj::mv(opened->death),
+                                std::chrono::seconds(config_.requestTimeout), config_.plugin, std::move(onClose));
 }
 
 // Not waited for by the connection (its thread goes at once), but bounded
@@ -560,17 +554,23 @@ void Supervisor::closeHandle(uint64_t id) {
           h->process.killAll();
         }));
   }
-  closing_.add(kj::mv(close));
+  calls_->add(kj::mv(close));
 }
 
 std::vector<std::pair<std::string, std::string>> Supervisor::listExports(bool readonly) {
   using List = std::vector<std::pair<std::string, std::string>>;
-  std::string failure;
-  auto result = callHost<List>(failure, [&](Host& host) {
-    return rpcOf(host.rpc).listExports(readonly || config_.readonly);
+  auto answer = std::make_shared<Answer<List>>();
+  inbox_.post([this, answer, readonly = readonly || config_.readonly]() {
+    auto call = [readonly](Host& host) { return rpcOf(host.rpc).listExports(readonly); };
+    calls_->add(callHost<List>(kj::mv(call)).then([answer](List list) { answer->give(kj::mv(list)); },
+                                                 [answer](kj::Exception&& e) {
+                                                   answer->refuse(e.getDescription().cStr());
+                                                 }));
   });
-  KJ_IF_MAYBE(list, result) { return kj::mv(*list); }
-  throw HostError(failure);
+  std::string failure;
+  auto list = answer->wait(failure);
+  if (!list) throw HostError(failure);
+  return kj::mv(*list);
 }
 
 int probePlugin(const Config& config, const SandboxPolicy& sandbox, bool dumpAll) {

@@ -5,10 +5,11 @@
 //
 //   loop thread (main)                          connection threads
 //   ------------------                          ------------------
-//   spawn host (HostProcess, sandboxed)         open(export) ----executeSync--+
-//   pidfd on the event loop -> reap, policy     listExports()  ----executeSync--+
-//   HostClient: hello, open, listExports, close <-------------------------------+
-//   deadline passed / socket shut -> kill       (each call bounded by the deadline)
+//   spawn host (HostProcess, sandboxed)         open(export) ---Inbox---------+
+//   pidfd on the event loop -> reap, policy     listExports() ---Inbox---------+
+//   HostClient: hello, open, listExports, close <------------------------------+
+//   deadline passed / socket shut -> kill       waits for its Answer (or the
+//   liveness ping unanswered -> kill            client hanging up) in poll()
 //
 // By default one host is shared by all connections (a memory disk must be
 // the same disk for everyone); --isolate=connection gives each open a host
@@ -33,6 +34,7 @@
 
 #include "frontend/chain/client.h"
 #include "frontend/cli.h"
+#include "frontend/host/inbox.h"
 #include "frontend/host/remote-handle.h"
 #include "frontend/host/sandbox-policy.h"
 #include "frontend/host/validate.h"
@@ -49,7 +51,9 @@ class Supervisor {
   // (the host already printed why).
   int start();
 
-  // Any thread but the loop thread.  Throw HostError.
+  // Any thread but the loop thread: the call is posted to the loop, and
+  // the caller waits for its answer only (open: or for the client, whose
+  // descriptor is `client.fd`, to hang up).  Throw HostError.
   kj::Own<RemoteHandle> open(const std::string& exportName, bool readonly, const chain::Client& client);
   std::vector<std::pair<std::string, std::string>> listExports(bool readonly);
 
@@ -94,7 +98,7 @@ class Supervisor {
   void retire(Host& host);  // closes its socket; the watch reaps it
   void watchForShutdown(Host& host);
   template <typename T, typename Call>
-  kj::Maybe<T> callHost(std::string& failure, Call&& call, uint64_t dedicatedId = 0);  // any other thread
+  kj::Promise<T> callHost(Call call, uint64_t dedicatedId = 0);
   kj::Own<Host> spawnHost();
   void watchHost(Host& host);
   void watchLiveness(Host& host);
@@ -107,7 +111,7 @@ class Supervisor {
   const SandboxPolicy& sandbox_;
   kj::AsyncIoContext& io_;
   bool toldNoNamespaces_ = false;
-  kj::Own<const kj::Executor> executor_;
+  Inbox inbox_;  // what connection threads ask of the loop
   std::string startDir_;  // where hosts run, whatever the daemon's cwd
   kj::Own<Host> host_;
   std::map<uint64_t, kj::Own<Host>> dedicated_;  // --isolate=connection: handle id -> its own host
@@ -123,7 +127,9 @@ class Supervisor {
   std::deque<std::chrono::steady_clock::time_point> recentDeaths_;  // unexpected ones, last 10 s
   bool toldCrashLoop_ = false;
   Quiet quiet_;
-  kj::TaskSet closing_{quiet_};  // last: the closes in flight go before the hosts
+  // Calls under way: opens and lists (their answers report failures) and
+  // closes.  Dropped before the hosts they call.
+  kj::Own<kj::TaskSet> calls_ = kj::heap<kj::TaskSet>(quiet_);
 };
 
 // Runs a plugin host that loads and configures the plugin, prints its

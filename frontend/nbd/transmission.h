@@ -5,9 +5,10 @@
 //
 // poll() waits on the socket (readable while we can take requests,
 // writable while replies are queued) and on whatever the chain's bottom
-// says (prepareWait/wake; for the plugin host, its doorbell and pidfd).  A write's payload is received straight into its shared
-// buffer; a read's data is sent straight from it; replies go out in
-// batches, in completion order.  Nothing here ever blocks on one
+// says (prepareWait/wake; for the plugin host, its doorbell and pidfd).
+// A write's payload is received straight into its shared buffer; a read's
+// data is sent straight from it; replies go out in batches, in completion
+// order.  Nothing here ever blocks on one
 // direction while the other could make progress.
 #pragma once
 

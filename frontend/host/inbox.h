@@ -1,0 +1,126 @@
+// How a connection thread asks the loop thread for something without
+// waiting on it: jobs go into an Inbox (a lock and an eventfd the loop
+// watches), and the answer comes back in an Answer, whose eventfd the
+// connection waits on in poll() beside its own client.  No thread ever
+// waits for another to run: each waits on its own descriptors only.
+//
+//   connection thread                 loop thread
+//   inbox.post(job) ---eventfd------> job(): starts the host call
+//   answer.wait(client fd) <-eventfd- answer.give(value) / refuse(why)
+//   (client hung up: abandon(); the loop then undoes what it got)
+#pragma once
+
+#include <unistd.h>
+
+#include <kj/async-unix.h>
+#include <kj/io.h>
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace nbdcage::frontend {
+
+class Inbox {
+ public:
+  explicit Inbox(kj::UnixEventPort& port);  // loop thread
+  ~Inbox();                                 // loop thread: later posts are dropped
+
+  // Any thread; never blocks beyond a lock.  The job runs on the loop
+  // thread, unless the inbox is gone first (then never).
+  class Poster {
+   public:
+    void post(std::function<void()> job) const;
+
+   private:
+    friend class Inbox;
+    struct State;
+    std::shared_ptr<State> state_;
+  };
+  Poster poster() const { return poster_; }
+  void post(std::function<void()> job) const { poster_.post(std::move(job)); }
+
+ private:
+  kj::Promise<void> drain();
+  Poster poster_;
+  kj::Own<kj::UnixEventPort::FdObserver> observer_;
+  kj::Promise<void> draining_ = nullptr;
+};
+
+// An Answer's eventfd (throws if none can be made).
+int makeAnswerBell();
+// Waits until `bell` is readable, or `client` (if >= 0) hangs up.  False:
+// it hung up.
+bool waitForBell(int bell, int client);
+
+// One answer from the loop thread to a waiting thread.
+template <typename T>
+class Answer {
+ public:
+  Answer();
+  // Loop thread.  False if the waiter has gone (the value is the giver's
+  // to undo).
+  bool give(T value);
+  void refuse(std::string why);
+  // Waiting thread: the value, or nullopt with `why` filled in.  With
+  // `client` (>= 0), gives up when that descriptor hangs up first ("the
+  // client left").
+  std::optional<T> wait(std::string& why, int client = -1);
+
+ private:
+  void announce();
+  kj::AutoCloseFd bell_;
+  std::mutex lock_;
+  std::optional<T> value_;
+  std::optional<std::string> refused_;
+  bool abandoned_ = false;
+};
+
+template <typename T>
+Answer<T>::Answer() : bell_(makeAnswerBell()) {}
+
+template <typename T>
+bool Answer<T>::give(T value) {
+  {
+    std::lock_guard lock(lock_);
+    if (abandoned_) return false;
+    value_ = std::move(value);
+  }
+  announce();
+  return true;
+}
+
+template <typename T>
+void Answer<T>::refuse(std::string why) {
+  {
+    std::lock_guard lock(lock_);
+    refused_ = std::move(why);
+  }
+  announce();
+}
+
+template <typename T>
+void Answer<T>::announce() {
+  uint64_t one = 1;
+  (void)!::write(bell_.get(), &one, sizeof one);
+}
+
+template <typename T>
+std::optional<T> Answer<T>::wait(std::string& why, int client) {
+  bool answered = waitForBell(bell_.get(), client);
+  std::lock_guard lock(lock_);
+  if (value_) return std::move(value_);
+  if (refused_) {
+    why = *refused_;
+    return std::nullopt;
+  }
+  (void)answered;
+  abandoned_ = true;  // nothing yet, and the client left
+  why = "the client left while the plugin answered";
+  return std::nullopt;
+}
+
+}  // namespace nbdcage::frontend

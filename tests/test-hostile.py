@@ -303,6 +303,8 @@ CASES = [
          lambda t, c: ["attack=connect-unix", "target=" + os.path.join(t, "sock")]),
     Case("exec from a C plugin", lambda t, c: ["attack=exec"]),
     Case("mount", lambda t, c: ["attack=mount", "target=" + t]),
+    Case("create a user namespace (unshare)", lambda t, c: ["attack=unshare"]),
+    Case("create a user namespace (clone)", lambda t, c: ["attack=clone-newuser"]),
     # Unsandboxed, a kernel without module support answers ENOSYS (this
     # one); one with it reads the file and refuses it (ENOEXEC).  Sandboxed,
     # seccomp answers EPERM first.

@@ -36,6 +36,7 @@ struct Supervisor::Host {
   bool dead = false;
   bool dedicated = false;  // one client's (--isolate=connection)
   bool retired = false;    // its client left: its end is expected
+  bool served = false;     // it opened a handle for a client
 };
 
 namespace {
@@ -258,6 +259,7 @@ int Supervisor::reap(Host& host, bool expected) {
                        : policy == "fail"  ? "its data went with it, so the export is refused from now on"
                                            : "nbdcage exits";
     fprintf(stderr, "nbdcage: the plugin host (pid %d) %s; %s\n", host.process.pid(), how.c_str(), next);
+    if (!host.served && !host.dedicated) ++youngDeaths_;
     reportCrashLoop(host);
     if (policy == "fail" && lost_.empty())
       lost_ = "the plugin host for '" + config_.plugin + "' " + how +
@@ -332,8 +334,13 @@ kj::Promise<Supervisor::Host*> Supervisor::sharedHostNow() {
   // Back off: a plugin that dies at once must not make us fork in a loop.
   // On a timer: the loop never sleeps (other connections are served
   // meanwhile), and whoever comes after the wait looks again.
-  auto wait = lastSpawn_ + std::chrono::milliseconds(200) - std::chrono::steady_clock::now();
+  auto wait = lastSpawn_ + backOff() - std::chrono::steady_clock::now();
   if (wait.count() > 0) {
+    if (youngDeaths_ >= 2 && !toldBackOff_) {
+      toldBackOff_ = true;  // once per wait
+      fprintf(stderr, "nbdcage: %u plugin hosts in a row died before serving anyone; the next starts in %lld ms\n",
+              youngDeaths_, static_cast<long long>(backOff().count()));
+    }
     auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
     return io_.provider->getTimer().afterDelay(ms * kj::MILLISECONDS).then([this]() { return sharedHost(); });
   }
@@ -341,10 +348,20 @@ kj::Promise<Supervisor::Host*> Supervisor::sharedHostNow() {
     retire(*host_);
     host_ = nullptr;
   }
+  toldBackOff_ = false;
   host_ = spawnHost();
   watchHost(*host_);
   watchForShutdown(*host_);
   return checked(*host_);
+}
+
+// 200 ms between starts, doubled for each host in a row that died before
+// it served a client (a plugin that cannot start or cannot open), up to
+// 5 s; a host that served someone sets it back.  Hosts killed from outside
+// after serving (the chaos test's) are replaced at the base pace.
+std::chrono::milliseconds Supervisor::backOff() const {
+  unsigned doublings = std::min(youngDeaths_ > 0 ? youngDeaths_ - 1 : 0u, 5u);
+  return std::min(std::chrono::milliseconds(200) * (1u << doublings), std::chrono::milliseconds(5000));
 }
 
 // Resolves once the host of `generation` is reaped: it is disconnected,
@@ -366,7 +383,28 @@ kj::Promise<void> Supervisor::untilDead(uint64_t generation) {
 
 // A new host is checked as the first one was: it must say hello in our
 // protocol before it is asked anything else.
+//
+// Its plugin loads, configures and gets ready before it answers: that has
+// the request deadline too (the first host's has none, as nbdkit's).
 kj::Promise<Supervisor::Host*> Supervisor::checked(Host& host) {
+  uint64_t generation = host.generation;
+  auto hello = checkHello(host);
+  if (config_.requestTimeout == 0) return hello;
+  auto late = io_.provider->getTimer().afterDelay(config_.requestTimeout * kj::SECONDS).then(
+      [this, generation]() -> kj::Promise<Host*> {
+        Host* h = findHost(generation);
+        if (h != nullptr && !h->dead) {
+          fprintf(stderr, "nbdcage: a new plugin host for '%s' did not get ready within %u s; killing it\n",
+                  config_.plugin.c_str(), config_.requestTimeout);
+          h->process.killAll();
+        }
+        return failed("the new plugin host did not get ready within " + std::to_string(config_.requestTimeout) +
+                      " s");
+      });
+  return hello.exclusiveJoin(kj::mv(late));
+}
+
+kj::Promise<Supervisor::Host*> Supervisor::checkHello(Host& host) {
   uint64_t generation = host.generation;
   return rpcOf(host.rpc).hello().then([this, generation](HostClient::Hello hello) -> Host* {
     Host* h = findHost(generation);  // it may have died and been replaced since it answered
@@ -496,6 +534,8 @@ kj::Own<RemoteHandle> Supervisor::open(const std::string& exportName, bool reado
         Host* h = findHost(generation);
         if (h == nullptr || h->dead) hostGone();
         handles_[id] = generation;
+        h->served = true;
+        youngDeaths_ = 0;
         int death;  // the handle's own: it breaks when this becomes readable
         KJ_SYSCALL(death = fcntl(h->process.pidfd(), F_DUPFD_CLOEXEC, 3));
         return Opened{id, kj::mv(info), kj::AutoCloseFd(death)};

@@ -91,7 +91,9 @@ class Supervisor {
   kj::Promise<Host*> sharedHost();  // loop thread: the running host, or a new one after the back-off
   kj::Promise<Host*> sharedHostNow();  // the same, but throws HostError
   Host& dedicatedHost(uint64_t handleId);  // loop thread: --isolate=connection
-  kj::Promise<Host*> checked(Host& host);  // after its hello
+  kj::Promise<Host*> checked(Host& host);  // after its hello, within the deadline
+  kj::Promise<Host*> checkHello(Host& host);
+  std::chrono::milliseconds backOff() const;  // between starts of the shared host
   kj::Promise<void> untilDead(uint64_t generation);
   kj::Promise<void> untilAllExited(kj::TimePoint deadline);
   Host* findHost(uint64_t generation);
@@ -119,6 +121,8 @@ class Supervisor {
   uint64_t nextHandleId_ = 1;
   std::map<uint64_t, uint64_t> handles_;  // open handle id -> its host's generation
   std::chrono::steady_clock::time_point lastSpawn_{};
+  unsigned youngDeaths_ = 0;  // shared hosts in a row that died before serving anyone
+  bool toldBackOff_ = false;
   kj::Own<kj::PromiseFulfiller<void>> stopFulfiller_;
   kj::ForkedPromise<void> stopRequested_ = nullptr;
   kj::Own<kj::PromiseFulfiller<int>> crashFulfiller_;

@@ -489,6 +489,11 @@ static void attack_now(void)
   } else if (strcmp(attack, "stop-self") == 0) {
     if (kill(getpid(), SIGSTOP) == 0) report(1, "sent itself SIGSTOP");
     else report_errno("kill");
+  } else if (strcmp(attack, "hang-if") == 0) {
+    /* Hangs while the file named by target= exists (a test's switch). */
+    if (access(target, F_OK) == 0)
+      for (;;) pause();
+    report(0, "no marker");
   } else if (strcmp(attack, "stop-later") == 0) {
     /* Stops the whole host 2 s from now, while nobody calls into it. */
     pthread_t t;
@@ -566,6 +571,27 @@ static void attack_now(void)
       umount(target);
       report(1, "mounted a tmpfs");
     } else report_errno("mount");
+  } else if (strcmp(attack, "unshare") == 0) {
+    /* A user namespace of its own: capabilities inside it, and the
+     * kernel's namespace code within reach.  In a child: unshare refuses
+     * CLONE_NEWUSER to a process with threads, as the host always has. */
+    int status = 0;
+    pid_t child = fork();
+    if (child == 0) _exit(unshare(CLONE_NEWUSER) == 0 ? 0 : errno);
+    if (child < 0) report_errno("fork");
+    else if (waitpid(child, &status, 0) < 0) report_errno("waitpid");
+    else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) report(1, "made a user namespace (unshare)");
+    else {
+      errno = WIFEXITED(status) ? WEXITSTATUS(status) : EINTR;
+      report_errno("unshare");
+    }
+  } else if (strcmp(attack, "clone-newuser") == 0) {
+    long child = syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
+    if (child == 0) _exit(0);
+    if (child > 0) {
+      waitpid(child, NULL, 0);
+      report(1, "made a user namespace (clone)");
+    } else report_errno("clone");
   } else if (strcmp(attack, "sched-fifo") == 0) {
     struct sched_param sp = {.sched_priority = 1};
     if (sched_setscheduler(0, SCHED_FIFO, &sp) == 0) {

@@ -299,6 +299,7 @@ CASES = [
     Case("connect to 127.0.0.1", lambda t, c: ["attack=connect-inet", "target=%d" % c["v4"].getsockname()[1]]),
     Case("connect to ::1", lambda t, c: ["attack=connect-inet6", "target=%d" % c["v6"].getsockname()[1]]),
     Case("bind on 127.0.0.1", lambda t, c: ["attack=bind-inet", "target=0"]),
+    Case("bind on ::1", lambda t, c: ["attack=bind-inet6", "target=0"]),
     Case("connect to the frontend's Unix socket",
          lambda t, c: ["attack=connect-unix", "target=" + os.path.join(t, "sock")]),
     Case("exec from a C plugin", lambda t, c: ["attack=exec"]),

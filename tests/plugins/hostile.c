@@ -184,6 +184,16 @@ static void bind_inet(void)
   close(s);
 }
 
+static void bind_inet6(void)
+{
+  int s = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return report_errno("socket");
+  struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons(atoi(target)), .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+  if (bind(s, (struct sockaddr *) &a, sizeof a) == 0 && listen(s, 1) == 0) report(1, "listening on loopback (IPv6)");
+  else report_errno("bind/listen");
+  close(s);
+}
+
 static void connect_unix(void)
 {
   int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -478,6 +488,7 @@ static void attack_now(void)
   else if (strcmp(attack, "connect-inet") == 0) connect_inet(AF_INET);
   else if (strcmp(attack, "connect-inet6") == 0) connect_inet(AF_INET6);
   else if (strcmp(attack, "bind-inet") == 0) bind_inet();
+  else if (strcmp(attack, "bind-inet6") == 0) bind_inet6();
   else if (strcmp(attack, "connect-unix") == 0) connect_unix();
   else if (strcmp(attack, "exec") == 0) run_child(exec_true);
   else if (strcmp(attack, "orphan") == 0) orphan();

@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <optional>
+#include <sstream>
 
 #include "filters/registry.h"
 #include "frontend/listen/socket-activation.h"
@@ -96,6 +98,66 @@ std::string installedPath(const std::string& configured) {
   return (fs::path(selfDirectory()) / rel).lexically_normal().string();
 }
 
+std::vector<std::string> extraPluginDirs() {
+  std::vector<std::string> dirs;
+  const char* env = getenv("NBDCAGE_PLUGIN_PATH");
+  std::istringstream list(env ? env : "");
+  for (std::string dir; std::getline(list, dir, ':');)
+    if (!dir.empty()) dirs.push_back(dir);
+  return dirs;
+}
+
+// The search path as --dump-config and errors give it.
+std::string pluginPathText() {
+  std::string text;
+  for (const auto& dir : extraPluginDirs()) text += dir + ":";
+  return text + NBDCAGE_PLUGINDIR + ":" + NBDKIT_PLUGINDIR;
+}
+
+// Where a plugin NAME is looked for, in order: $NBDCAGE_PLUGIN_PATH's
+// directories (either kind), nbdcage's own plugins, then nbdkit's
+// installed ones (loaded in the sandboxed host like any other).
+std::vector<std::pair<std::string, std::string>> pluginSearch(const std::string& name) {
+  std::string ours = "nbdcage-" + name + "-plugin.so", theirs = "nbdkit-" + name + "-plugin.so";
+  std::vector<std::pair<std::string, std::string>> at;
+  for (const auto& dir : extraPluginDirs()) {
+    at.emplace_back(dir, ours);
+    at.emplace_back(dir, theirs);
+  }
+  for (const auto& dir : {selfDirectory() + "/../plugins", installedPath(NBDCAGE_PLUGINDIR),
+                          std::string(NBDCAGE_PLUGINDIR)})
+    at.emplace_back(dir, ours);
+  at.emplace_back(NBDKIT_PLUGINDIR, theirs);
+  at.emplace_back(NBDKIT_PLUGINDIR, "nbdkit-" + name + "-plugin");  // a script (its #! names its language)
+  return at;
+}
+
+// A plugin given as a script whose first line is "#!.../nbdkit LANG" (or
+// nbdcage, or through env): LANG, which runs it.  Nothing for anything
+// else (a .so).
+std::optional<std::string> shebangLanguage(const std::string& path) {
+  char head[256] = {};
+  FILE* f = fopen(path.c_str(), "re");
+  if (f == nullptr) return std::nullopt;
+  size_t n = fread(head, 1, sizeof head - 1, f);
+  fclose(f);
+  std::string line(head, n);
+  if (!line.starts_with("#!")) return std::nullopt;
+  line = line.substr(2, line.find('\n') == std::string::npos ? std::string::npos : line.find('\n') - 2);
+  std::istringstream in(line);
+  std::vector<std::string> words;
+  for (std::string w; in >> w;) words.push_back(w);
+  size_t i = 0;
+  if (i < words.size() && fs::path(words[i]).filename() == "env") ++i;
+  if (i < words.size() && words[i] == "-S") ++i;
+  std::string program = i < words.size() ? fs::path(words[i]).filename().string() : "";
+  if (program != "nbdkit" && program != "nbdcage")
+    fail("plugin '" + path + "' is a script for '" + (program.empty() ? "?" : program) +
+         "', not for nbdkit: its first line must be '#!/usr/sbin/nbdkit LANGUAGE'");
+  if (i + 1 >= words.size()) fail("plugin '" + path + "': its '#!' line names no language plugin");
+  return words[i + 1];
+}
+
 std::string findPlugin(const std::string& name) {
   if (name.find('/') != std::string::npos || name.ends_with(".so")) {
     std::error_code ec;
@@ -106,14 +168,12 @@ std::string findPlugin(const std::string& name) {
   for (char c : name)
     if (!isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_')
       fail("'" + name + "' is not a plugin name; give an installed plugin name or the path of a .so");
-  std::string file = "nbdcage-" + name + "-plugin.so";
-  std::string dirs[] = {selfDirectory() + "/../plugins", installedPath(NBDCAGE_PLUGINDIR), NBDCAGE_PLUGINDIR};
-  for (const auto& dir : dirs) {
+  for (const auto& [dir, file] : pluginSearch(name)) {
     std::error_code ec;
     if (fs::is_regular_file(dir + "/" + file, ec)) return fs::canonical(dir + "/" + file).string();
   }
-  fail("unknown plugin '" + name + "': there is no " + file + " in " + NBDCAGE_PLUGINDIR +
-       "; give an installed plugin name or the path of a .so");
+  fail("unknown plugin '" + name + "': there is no nbdcage-" + name + "-plugin.so or nbdkit-" + name +
+       "-plugin.so in " + pluginPathText() + "; give an installed plugin name or the path of a .so");
 }
 
 std::string findHost() {
@@ -288,6 +348,7 @@ void dumpConfig() {
             << "bindir=" << NBDCAGE_BINDIR << "\n"
             << "libexecdir=" << NBDCAGE_LIBEXECDIR << "\n"
             << "plugindir=" << NBDCAGE_PLUGINDIR << "\n"
+            << "plugin_path=" << pluginPathText() << "\n"
             << "pluginhost=" << host << "\n"
             << "version=" << version << "\n"
             << "version_major=" << version.substr(0, dot) << "\n"
@@ -362,6 +423,14 @@ CliResult parseCommandLine(int argc, const char* const* argv) {
     checkConflicts(c, vm);
     if (vm.count("dump-plugin") && c.single) fail("--dump-plugin cannot be used with -s");
     c.pluginPath = findPlugin(c.plugin);
+    if (auto language = shebangLanguage(c.pluginPath)) {
+      // As the kernel would run it: LANGUAGE's plugin, the script first.
+      std::string script = c.pluginPath;
+      c.plugin = *language;
+      c.pluginPath = findPlugin(*language);
+      if (shebangLanguage(c.pluginPath)) fail("plugin '" + script + "': '" + *language + "' is not a language plugin");
+      c.params.insert(c.params.begin(), script);
+    }
     c.hostPath = findHost();
     if (vm.count("dump-config")) {
       // With a plugin: also the sandbox its host would get (main prints it).

@@ -86,18 +86,22 @@ bool isConfigKey(const std::string& s) {
 
 // Splits each parameter in place, as nbdkit does with argv: the key and
 // value handed to the plugin point into argv and live as long as the host.
-// Splits each parameter in place, as nbdkit does with argv: the key and
-// value handed to the plugin point into argv and live as long as the host.
+// A bare parameter goes to the plugin's magic key; a plugin without one
+// (the language plugins) takes a bare first parameter as its script=, as
+// nbdkit has always done.
 bool applyParams(nbdcage::host::Plugin& plugin, const std::vector<char*>& params) {
-  for (char* p : params) {
+  for (size_t i = 0; i < params.size(); ++i) {
+    char* p = params[i];
     char* eq = strchr(p, '=');
     if (eq != nullptr && isConfigKey(std::string(p, eq))) {
       *eq = '\0';
       if (!plugin.config(p, eq + 1)) return false;
     } else if (plugin.magicConfigKey() != nullptr) {
       if (!plugin.config(plugin.magicConfigKey(), p)) return false;
+    } else if (i == 0) {
+      if (!plugin.config("script", p)) return false;
     } else {
-      nbdkit_error("parameter '%s' is not KEY=VALUE, and this plugin has no default key", p);
+      nbdkit_error("parameter '%s' is not KEY=VALUE, and this plugin takes a bare value only first (as script=)", p);
       return false;
     }
   }

@@ -44,7 +44,7 @@ std::string callerName(const std::vector<std::unique_ptr<Filter>>& filters, size
 
 Handle::Handle(kj::Own<Bottom> bottom, const std::vector<std::unique_ptr<Filter>>& filters,
                const std::string& exportName, bool readonly)
-    : bottom_(kj::mv(bottom)) {
+    : name_(exportName), bottom_(kj::mv(bottom)) {
   Next* below = bottom_.get();
   for (size_t i = filters.size(); i > 0; --i) {
     boundaries_.push_back(kj::heap<Boundary>(*below, callerName(filters, i)));
@@ -65,9 +65,13 @@ Handle::~Handle() {
 Chain::Chain(std::vector<std::unique_ptr<Filter>> filters, frontend::Supervisor& supervisor)
     : filters_(std::move(filters)), supervisor_(supervisor) {}
 
+// The empty name is the plugin's default export, by its own name: the
+// filters, the plugin's open (nbdkit_export_name) and NBD_INFO_NAME all see
+// that one, as with nbdkit.
 kj::Own<Handle> Chain::open(const std::string& exportName, bool readonly, const Client& client) {
-  auto remote = supervisor_.open(exportName, readonly, client);
-  return refusalsAsHostError([&] { return kj::heap<Handle>(kj::mv(remote), filters_, exportName, readonly); });
+  std::string name = exportName.empty() ? supervisor_.defaultExport(readonly) : exportName;
+  auto remote = supervisor_.open(name, readonly, client);
+  return refusalsAsHostError([&] { return kj::heap<Handle>(kj::mv(remote), filters_, name, readonly); });
 }
 
 ExportList Chain::listFrom(size_t index, bool readonly) {

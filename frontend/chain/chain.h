@@ -36,6 +36,8 @@ class Handle {
   Handle(const Handle&) = delete;
   Handle& operator=(const Handle&) = delete;
 
+  // The export's name: the plugin's default_export for the empty name.
+  const std::string& exportName() const { return name_; }
   // Where the client's requests go in.
   Next& top() { return *boundaries_.back(); }
   const ExportInfo& info() const { return boundaries_.back()->info(); }
@@ -44,6 +46,7 @@ class Handle {
   Bottom& bottom() { return *bottom_; }
 
  private:
+  std::string name_;
   kj::Own<Bottom> bottom_;
   std::vector<kj::Own<Next>> stages_;          // bottom first
   std::vector<kj::Own<Boundary>> boundaries_;  // bottom first; back() is the top

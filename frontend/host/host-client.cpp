@@ -130,6 +130,18 @@ kj::Promise<std::vector<std::pair<std::string, std::string>>> HostClient::listEx
 
 kj::Promise<void> HostClient::ping() { return host_.pingRequest().send().ignoreResult(); }
 
+kj::Promise<std::string> HostClient::defaultExport(bool readonly) {
+  auto req = host_.defaultExportRequest();
+  req.setReadonly(readonly);
+  return req.send().then([](capnp::Response<schema::PluginHost::DefaultExportResults>&& resp) {
+    try {
+      return validateExportName(resp.getName());
+    } catch (const HostError& e) {
+      refuse(e);
+    }
+  });
+}
+
 void HostClient::announceStopping() {
   stopping_ =
       host_.serverStoppingRequest().send().ignoreResult().catch_([](kj::Exception&&) {}).eagerlyEvaluate(nullptr);

@@ -48,6 +48,8 @@ class HostClient {
   // client goes first.
   kj::Promise<void> close(uint64_t id);
   kj::Promise<std::vector<std::pair<std::string, std::string>>> listExports(bool readonly);
+  // The plugin's name for the empty export (empty if it has none).
+  kj::Promise<std::string> defaultExport(bool readonly);
 
   // Answered by the host's RPC loop itself (no plugin code): a host that
   // does not answer is stopped or broken.

@@ -16,14 +16,15 @@ struct Inbox::Poster::State {
   bool open = true;                         // guarded by lock
 };
 
-void Inbox::Poster::post(std::function<void()> job) const {
+bool Inbox::Poster::post(std::function<void()> job) const {
   {
     std::lock_guard lock(state_->lock);
-    if (!state_->open) return;
+    if (!state_->open) return false;
     state_->jobs.push_back(std::move(job));
   }
   uint64_t one = 1;
   (void)!write(state_->bell.get(), &one, sizeof one);
+  return true;
 }
 
 Inbox::Inbox(kj::UnixEventPort& port) {

@@ -33,7 +33,8 @@ class Inbox {
   // thread, unless the inbox is gone first (then never).
   class Poster {
    public:
-    void post(std::function<void()> job) const;
+    // False if the inbox is gone (the job is dropped at once).
+    bool post(std::function<void()> job) const;
 
    private:
     friend class Inbox;
@@ -41,7 +42,7 @@ class Inbox {
     std::shared_ptr<State> state_;
   };
   Poster poster() const { return poster_; }
-  void post(std::function<void()> job) const { poster_.post(std::move(job)); }
+  bool post(std::function<void()> job) const { return poster_.post(std::move(job)); }
 
  private:
   kj::Promise<void> drain();

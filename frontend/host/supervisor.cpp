@@ -381,6 +381,16 @@ kj::Promise<void> Supervisor::untilDead(uint64_t generation) {
   });
 }
 
+// Resolves once the host of `generation` has been reaped (its pidfd watch
+// does it), looking on a timer.
+kj::Promise<void> Supervisor::untilReaped(uint64_t generation) {
+  Host* host = findHost(generation);
+  if (host == nullptr || host->dead) return kj::READY_NOW;
+  return io_.provider->getTimer().afterDelay(5 * kj::MILLISECONDS).then([this, generation]() {
+    return untilReaped(generation);
+  });
+}
+
 // A new host is checked as the first one was: it must say hello in our
 // protocol before it is asked anything else.
 //
@@ -523,7 +533,7 @@ kj::Own<RemoteHandle> Supervisor::open(const std::string& exportName, bool reado
   // Shared with the loop's job, which may outlive this call (the client left).
   auto rings = std::make_shared<RingResources>(RingResources::create(RemoteHandle::kDataAreaSize));
   auto answer = std::make_shared<Answer<Opened>>();
-  inbox_.post([this, rings, answer, exportName, client, readonly = readonly || config_.readonly]() {
+  bool posted = inbox_.post([this, rings, answer, exportName, client, readonly = readonly || config_.readonly]() {
     // With --isolate=connection the handle's id is its host's key.
     uint64_t dedicatedId = config_.isolateConnections ? nextHandleId_++ : 0;
     auto call = [this, rings, dedicatedId, exportName, client, readonly](Host& host) {
@@ -552,6 +562,7 @@ kj::Own<RemoteHandle> Supervisor::open(const std::string& exportName, bool reado
                          if (dedicatedId != 0) closeHandle(dedicatedId);  // its own host goes with it
                        }));
   });
+  if (!posted) throw HostError("nbdcage is shutting down");
   std::string failure;
   auto opened = answer->wait(failure, client.fd);
   if (!opened) {
@@ -562,19 +573,31 @@ kj::Own<RemoteHandle> Supervisor::open(const std::string& exportName, bool reado
   rings->hostSubmitEnd = nullptr;
   rings->hostCompleteEnd = nullptr;
   uint64_t id = opened->id;
-  auto onClose = [id, inbox = inbox_.poster(), this]() { inbox.post([this, id]() { closeHandle(id); }); };
+  // The connection waits for the plugin's close (bounded by its deadline)
+  // before it closes its socket, as nbdkit does: a client that reconnects,
+  // or sends NBD_OPT_GO after NBD_OPT_INFO, finds the handle closed (a
+  // plugin such as ondemand locks an export while a handle holds it).
+  auto onClose = [id, inbox = inbox_.poster(), this]() {
+    auto closed = std::make_shared<Answer<bool>>();
+    auto job = [this, id, done = Done(closed)]() { closeHandle(id, done); };
+    if (!inbox.post(std::move(job))) return;  // the loop is gone, and the host with it
+    std::string why;
+    closed->wait(why);
+  };
   return kj::heap<RemoteHandle>(std::move(*rings), kj::mv(opened->info), kj::mv(opened->death),
                                 std::chrono::seconds(config_.requestTimeout), config_.plugin, std::move(onClose));
 }
 
-// Not waited for by the connection (its thread goes at once), but bounded
-// like every call: a plugin hung in close has its host killed.
-void Supervisor::closeHandle(uint64_t id) {
+// Bounded like every call: a plugin hung in close has its host killed.
+// `done` is told once the close has run, failed or been given up on.
+void Supervisor::closeHandle(uint64_t id, Done done) {
   auto own = dedicated_.find(id);
   if (own != dedicated_.end()) {
-    // The client's own host: its end closes the plugin's handle too.
+    // The client's own host: its end closes the plugin's handle too, so
+    // the close is over once that host has gone (kExitGrace at most).
     handles_.erase(id);
     retire(*own->second);
+    calls_->add(untilReaped(own->second->generation).attach(kj::mv(done)));
     return;
   }
   auto it = handles_.find(id);
@@ -583,7 +606,7 @@ void Supervisor::closeHandle(uint64_t id) {
   Host* host = findHost(generation);
   handles_.erase(it);
   if (host == nullptr || host->dead || !host->rpc) return;
-  auto close = host->rpc->close(id);
+  auto close = host->rpc->close(id).then([]() {}, [](kj::Exception&&) {});
   if (config_.requestTimeout != 0) {
     close = close.exclusiveJoin(
         io_.provider->getTimer().afterDelay(config_.requestTimeout * kj::SECONDS).then([this, generation]() {
@@ -594,23 +617,43 @@ void Supervisor::closeHandle(uint64_t id) {
           h->process.killAll();
         }));
   }
-  calls_->add(kj::mv(close));
+  calls_->add(close.attach(kj::mv(done)));
 }
 
 std::vector<std::pair<std::string, std::string>> Supervisor::listExports(bool readonly) {
   using List = std::vector<std::pair<std::string, std::string>>;
   auto answer = std::make_shared<Answer<List>>();
-  inbox_.post([this, answer, readonly = readonly || config_.readonly]() {
+  bool posted = inbox_.post([this, answer, readonly = readonly || config_.readonly]() {
     auto call = [readonly](Host& host) { return rpcOf(host.rpc).listExports(readonly); };
     calls_->add(callHost<List>(kj::mv(call)).then([answer](List list) { answer->give(kj::mv(list)); },
                                                  [answer](kj::Exception&& e) {
                                                    answer->refuse(e.getDescription().cStr());
                                                  }));
   });
+  if (!posted) throw HostError("nbdcage is shutting down");
   std::string failure;
   auto list = answer->wait(failure);
   if (!list) throw HostError(failure);
   return kj::mv(*list);
+}
+
+std::string Supervisor::defaultExport(bool readonly) {
+  auto answer = std::make_shared<Answer<std::string>>();
+  bool posted = inbox_.post([this, answer, readonly = readonly || config_.readonly]() {
+    auto call = [readonly](Host& host) { return rpcOf(host.rpc).defaultExport(readonly); };
+    calls_->add(callHost<std::string>(kj::mv(call)).then([answer](std::string name) { answer->give(kj::mv(name)); },
+                                                         [answer](kj::Exception&& e) {
+                                                           answer->refuse(e.getDescription().cStr());
+                                                         }));
+  });
+  if (!posted) throw HostError("nbdcage is shutting down");
+  std::string failure;
+  auto name = answer->wait(failure);
+  if (!name) {
+    fprintf(stderr, "nbdcage: cannot open export '' (the plugin's default): %s\n", failure.c_str());
+    throw HostError(failure);
+  }
+  return kj::mv(*name);
 }
 
 int probePlugin(const Config& config, const SandboxPolicy& sandbox, bool dumpAll) {

@@ -56,6 +56,7 @@ class Supervisor {
   // descriptor is `client.fd`, to hang up).  Throw HostError.
   kj::Own<RemoteHandle> open(const std::string& exportName, bool readonly, const chain::Client& client);
   std::vector<std::pair<std::string, std::string>> listExports(bool readonly);
+  std::string defaultExport(bool readonly);
 
   // Loop thread: tells the host an orderly shutdown has begun (its
   // plugin's sleeps end early).  Returns at once.
@@ -95,6 +96,7 @@ class Supervisor {
   kj::Promise<Host*> checkHello(Host& host);
   std::chrono::milliseconds backOff() const;  // between starts of the shared host
   kj::Promise<void> untilDead(uint64_t generation);
+  kj::Promise<void> untilReaped(uint64_t generation);
   kj::Promise<void> untilAllExited(kj::TimePoint deadline);
   Host* findHost(uint64_t generation);
   void retire(Host& host);  // closes its socket; the watch reaps it
@@ -105,7 +107,22 @@ class Supervisor {
   void watchHost(Host& host);
   void watchLiveness(Host& host);
   kj::Promise<void> ping(uint64_t generation);
-  void closeHandle(uint64_t id);  // loop thread
+  // Tells a waiting connection that its close is over when it goes (run,
+  // failed, given up on, or never run at all).
+  class Done {
+   public:
+    Done() = default;
+    explicit Done(std::shared_ptr<Answer<bool>> answer) : teller_(std::make_shared<Teller>(std::move(answer))) {}
+
+   private:
+    struct Teller {
+      explicit Teller(std::shared_ptr<Answer<bool>> a) : answer(std::move(a)) {}
+      ~Teller() { answer->give(true); }
+      std::shared_ptr<Answer<bool>> answer;
+    };
+    std::shared_ptr<Teller> teller_;  // the last copy to go tells
+  };
+  void closeHandle(uint64_t id, Done done = {});  // loop thread
   int reap(Host& host, bool expected);  // waits for it; its wait status
   void reportCrashLoop(Host& host);
 

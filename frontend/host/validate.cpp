@@ -39,6 +39,12 @@ chain::ExportInfo validateExport(ipc::schema::ExportInfo::Reader e) {
   return x;
 }
 
+std::string validateExportName(capnp::Text::Reader name) {
+  std::string out(name.cStr(), name.size());
+  if (out.size() > 4096) throw HostError("the plugin's default export name is longer than 4096 bytes");
+  if (out.find('\0') != std::string::npos) throw HostError("the plugin's default export name holds a NUL byte");
+  return out;
+}
 
 std::vector<std::pair<std::string, std::string>> validateExportList(
     capnp::List<ipc::schema::ExportEntry>::Reader exports) {

@@ -23,6 +23,9 @@ class HostError : public std::runtime_error {
 // An open's answer: the export's size, flags, block sizes, description.
 chain::ExportInfo validateExport(ipc::schema::ExportInfo::Reader e);
 
+// default_export's answer: a name of at most 4096 bytes, without NUL.
+std::string validateExportName(capnp::Text::Reader name);
+
 // list_exports' answer: at most 10000 (name, description) pairs, each at
 // most 4096 bytes.
 std::vector<std::pair<std::string, std::string>> validateExportList(

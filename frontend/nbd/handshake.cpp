@@ -183,12 +183,13 @@ Handshake::Next Handshake::optInfoOrGo(uint32_t option, std::span<const uint8_t>
     return error(option, kRepErrUnknown, e.what());
   }
   const auto& info = handle->info();
-  if (!sendInfo(option, kInfoExport, info, req->name)) return Next::kClose;
+  const std::string& name = handle->exportName();  // canonical: "" is the default export's own name
+  if (!sendInfo(option, kInfoExport, info, name)) return Next::kClose;
   bool sent[4] = {true, false, false, false};
   for (uint16_t item : req->items) {
     if (item >= 4 || sent[item]) continue;
     sent[item] = true;
-    if (!sendInfo(option, item, info, req->name)) return Next::kClose;
+    if (!sendInfo(option, item, info, name)) return Next::kClose;
   }
   if (!reply(option, kRepAck)) return Next::kClose;
   if (option == kOptInfo) return Next::kContinue;  // the handle closes here

@@ -620,40 +620,38 @@ void Supervisor::closeHandle(uint64_t id, Done done) {
   calls_->add(close.attach(kj::mv(done)));
 }
 
-std::vector<std::pair<std::string, std::string>> Supervisor::listExports(bool readonly) {
-  using List = std::vector<std::pair<std::string, std::string>>;
-  auto answer = std::make_shared<Answer<List>>();
-  bool posted = inbox_.post([this, answer, readonly = readonly || config_.readonly]() {
-    auto call = [readonly](Host& host) { return rpcOf(host.rpc).listExports(readonly); };
-    calls_->add(callHost<List>(kj::mv(call)).then([answer](List list) { answer->give(kj::mv(list)); },
-                                                 [answer](kj::Exception&& e) {
-                                                   answer->refuse(e.getDescription().cStr());
-                                                 }));
+// Any other thread: `call(host)` made on the loop thread, and its answer
+// waited for; a failure is a HostError with the words a client is told.
+template <typename T, typename Call>
+T Supervisor::ask(Call call) {
+  auto answer = std::make_shared<Answer<T>>();
+  bool posted = inbox_.post([this, answer, call = kj::mv(call)]() mutable {
+    calls_->add(callHost<T>(kj::mv(call)).then([answer](T value) { answer->give(kj::mv(value)); },
+                                              [answer](kj::Exception&& e) {
+                                                answer->refuse(e.getDescription().cStr());
+                                              }));
   });
   if (!posted) throw HostError("nbdcage is shutting down");
   std::string failure;
-  auto list = answer->wait(failure);
-  if (!list) throw HostError(failure);
-  return kj::mv(*list);
+  auto value = answer->wait(failure);
+  if (!value) throw HostError(failure);
+  return kj::mv(*value);
+}
+
+std::vector<std::pair<std::string, std::string>> Supervisor::listExports(bool readonly) {
+  using List = std::vector<std::pair<std::string, std::string>>;
+  readonly = readonly || config_.readonly;
+  return ask<List>([readonly](Host& host) { return rpcOf(host.rpc).listExports(readonly); });
 }
 
 std::string Supervisor::defaultExport(bool readonly) {
-  auto answer = std::make_shared<Answer<std::string>>();
-  bool posted = inbox_.post([this, answer, readonly = readonly || config_.readonly]() {
-    auto call = [readonly](Host& host) { return rpcOf(host.rpc).defaultExport(readonly); };
-    calls_->add(callHost<std::string>(kj::mv(call)).then([answer](std::string name) { answer->give(kj::mv(name)); },
-                                                         [answer](kj::Exception&& e) {
-                                                           answer->refuse(e.getDescription().cStr());
-                                                         }));
-  });
-  if (!posted) throw HostError("nbdcage is shutting down");
-  std::string failure;
-  auto name = answer->wait(failure);
-  if (!name) {
-    fprintf(stderr, "nbdcage: cannot open export '' (the plugin's default): %s\n", failure.c_str());
-    throw HostError(failure);
+  readonly = readonly || config_.readonly;
+  try {
+    return ask<std::string>([readonly](Host& host) { return rpcOf(host.rpc).defaultExport(readonly); });
+  } catch (const HostError& e) {
+    fprintf(stderr, "nbdcage: cannot open export '' (the plugin's default): %s\n", e.what());
+    throw;
   }
-  return kj::mv(*name);
 }
 
 int probePlugin(const Config& config, const SandboxPolicy& sandbox, bool dumpAll) {

@@ -103,6 +103,8 @@ class Supervisor {
   void watchForShutdown(Host& host);
   template <typename T, typename Call>
   kj::Promise<T> callHost(Call call, uint64_t dedicatedId = 0);
+  template <typename T, typename Call>
+  T ask(Call call);  // any other thread
   kj::Own<Host> spawnHost();
   void watchHost(Host& host);
   void watchLiveness(Host& host);

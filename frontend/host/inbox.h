@@ -7,7 +7,8 @@
 //   connection thread                 loop thread
 //   inbox.post(job) ---eventfd------> job(): starts the host call
 //   answer.wait(client fd) <-eventfd- answer.give(value) / refuse(why)
-//   (client hung up: abandon(); the loop then undoes what it got)
+//   (the client hung up first: wait() gives up, and give() then returns
+//    false, so the loop undoes what it got)
 #pragma once
 
 #include <unistd.h>

@@ -6,7 +6,8 @@
 //   loop thread (main)                          connection threads
 //   ------------------                          ------------------
 //   spawn host (HostProcess, sandboxed)         open(export) ---Inbox---------+
-//   pidfd on the event loop -> reap, policy     listExports() ---Inbox---------+
+//   pidfd on the event loop -> reap, policy     listExports(), defaultExport(),|
+//                                               a handle's close ---Inbox------+
 //   HostClient: hello, open, listExports, close <------------------------------+
 //   deadline passed / socket shut -> kill       waits for its Answer (or the
 //   liveness ping unanswered -> kill            client hanging up) in poll()

@@ -16,6 +16,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -92,7 +93,11 @@ void answer(Input& in, bool list) {
 void sleepAndWake(RemoteHandle& handle, bool completions) {
   nbdcage::chain::Bottom::Wait w;
   if (!handle.prepareWait(completions, w)) return;
-  if (poll(w.fds, w.count, 0) < 0) abort();
+  int r;
+  do {
+    r = poll(w.fds, w.count, 0);
+  } while (r < 0 && errno == EINTR);  // libFuzzer's timer signals interrupt it
+  if (r < 0) abort();
   handle.wake(w);
 }
 

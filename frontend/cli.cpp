@@ -143,7 +143,8 @@ std::optional<std::string> shebangLanguage(const std::string& path) {
   fclose(f);
   std::string line(head, n);
   if (!line.starts_with("#!")) return std::nullopt;
-  line = line.substr(2, line.find('\n') == std::string::npos ? std::string::npos : line.find('\n') - 2);
+  size_t end = line.find('\n');
+  line = line.substr(2, end == std::string::npos ? std::string::npos : end - 2);
   std::istringstream in(line);
   std::vector<std::string> words;
   for (std::string w; in >> w;) words.push_back(w);

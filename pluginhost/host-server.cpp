@@ -32,8 +32,12 @@ kj::Promise<T> offLoop(const std::shared_ptr<OpenState>& calls, Work work) {
     std::lock_guard lock(calls->lock);
     ++calls->running;
   }
+  auto leave = [calls]() {
+    std::lock_guard lock(calls->lock);
+    if (--calls->running == 0) calls->idle.notify_all();
+  };
   try {
-    std::thread([calls, fulfiller, job]() {
+    std::thread([leave, fulfiller, job]() {
       if constexpr (std::is_void_v<T>) {
         KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { (*job)(); })) {
           (*fulfiller)->reject(kj::mv(*e));
@@ -48,12 +52,10 @@ kj::Promise<T> offLoop(const std::shared_ptr<OpenState>& calls, Work work) {
           (*fulfiller)->fulfill(kj::mv(*v));
         }
       }
-      std::lock_guard lock(calls->lock);
-      if (--calls->running == 0) calls->idle.notify_all();
+      leave();
     }).detach();
   } catch (const std::system_error& e) {
-    std::lock_guard lock(calls->lock);
-    if (--calls->running == 0) calls->idle.notify_all();
+    leave();
     kj::throwFatalException(KJ_EXCEPTION(OVERLOADED, "the plugin host has no thread for this call", e.what()));
   }
   return kj::mv(paf.promise);

@@ -433,8 +433,9 @@ def attempt(case, ctx, options, layers=None):
         try:
             # An effect that is a matter of time comes before frontend_ok,
             # whose patient retries would outwait it.
-            checks = (case.effect, frontend_ok) if case.prompt else (frontend_ok, case.effect)
-            problems += [p for p in (check(tmp, srv) if check is case.effect else check(srv) for check in checks) if p]
+            effect, alive = (lambda: case.effect(tmp, srv)), (lambda: frontend_ok(srv))
+            checks = (effect, alive) if case.prompt else (alive, effect)
+            problems += [p for p in (check() for check in checks) if p]
         finally:
             srv.stop()
     if case.unavailable and case.unavailable in srv.text:

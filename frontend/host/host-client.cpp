@@ -28,9 +28,15 @@ class FdCap final : public schema::FileDescriptor::Server {
   kj::AutoCloseFd fd_;
 };
 
-// A host's answer that fails its check: the call fails with the reason.
-[[noreturn]] void refuse(const HostError& e) {
-  kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::str(e.what())));
+// Runs `check` on a host's answer; an answer that fails it fails the call,
+// with the reason.
+template <typename Check>
+auto checked(Check&& check) {
+  try {
+    return check();
+  } catch (const HostError& e) {
+    kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::str(e.what())));
+  }
 }
 
 }  // namespace
@@ -90,13 +96,9 @@ kj::Promise<chain::ExportInfo> HostClient::open(uint64_t id, const std::string& 
     p.setGid(peer.credentials->gid);
   }
   return req.send().then([this, id](capnp::Response<schema::PluginHost::OpenResults>&& resp) {
-    try {
-      auto info = validateExport(resp.getExport());
-      handles_.insert_or_assign(id, resp.getHandle());
-      return info;
-    } catch (const HostError& e) {
-      refuse(e);
-    }
+    auto info = checked([&] { return validateExport(resp.getExport()); });
+    handles_.insert_or_assign(id, resp.getHandle());
+    return info;
   });
 }
 
@@ -120,11 +122,7 @@ kj::Promise<std::vector<std::pair<std::string, std::string>>> HostClient::listEx
   auto req = host_.listExportsRequest();
   req.setReadonly(readonly);
   return req.send().then([](capnp::Response<schema::PluginHost::ListExportsResults>&& resp) {
-    try {
-      return validateExportList(resp.getExports());
-    } catch (const HostError& e) {
-      refuse(e);
-    }
+    return checked([&] { return validateExportList(resp.getExports()); });
   });
 }
 
@@ -134,11 +132,7 @@ kj::Promise<std::string> HostClient::defaultExport(bool readonly) {
   auto req = host_.defaultExportRequest();
   req.setReadonly(readonly);
   return req.send().then([](capnp::Response<schema::PluginHost::DefaultExportResults>&& resp) {
-    try {
-      return validateExportName(resp.getName());
-    } catch (const HostError& e) {
-      refuse(e);
-    }
+    return checked([&] { return validateExportName(resp.getName()); });
   });
 }
 

@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <kj/debug.h>
 
@@ -22,17 +23,15 @@ bool Inbox::Poster::post(std::function<void()> job) const {
     if (!state_->open) return false;
     state_->jobs.push_back(std::move(job));
   }
-  uint64_t one = 1;
-  (void)!write(state_->bell.get(), &one, sizeof one);
+  ringBell(state_->bell.get());
   return true;
 }
 
 Inbox::Inbox(kj::UnixEventPort& port) {
   poster_.state_ = std::make_shared<Poster::State>();
-  int fd;
-  KJ_SYSCALL(fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  poster_.state_->bell = kj::AutoCloseFd(fd);
-  observer_ = kj::heap<kj::UnixEventPort::FdObserver>(port, fd, kj::UnixEventPort::FdObserver::OBSERVE_READ);
+  poster_.state_->bell = makeBell();
+  observer_ = kj::heap<kj::UnixEventPort::FdObserver>(port, poster_.state_->bell.get(),
+                                                      kj::UnixEventPort::FdObserver::OBSERVE_READ);
   draining_ = drain().eagerlyEvaluate(nullptr);
 }
 
@@ -59,20 +58,23 @@ kj::Promise<void> Inbox::drain() {
   return observer_->whenBecomesReadable().then([this]() { return drain(); });
 }
 
-int makeAnswerBell() {
+kj::AutoCloseFd makeBell() {
   int fd;
   KJ_SYSCALL(fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  return fd;
+  return kj::AutoCloseFd(fd);
 }
 
-bool waitForBell(int bell, int client) {
+void ringBell(int bell) {
+  uint64_t one = 1;
+  (void)!write(bell, &one, sizeof one);
+}
+
+void waitForBell(int bell, int client) {
   struct pollfd fds[2] = {{bell, POLLIN, 0}, {client, POLLRDHUP, 0}};
   for (;;) {
     int r = poll(fds, client >= 0 ? 2 : 1, -1);
     if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return false;
-    if (fds[0].revents & POLLIN) return true;
-    if (client >= 0 && fds[1].revents) return false;
+    if (r < 0 || (fds[0].revents & POLLIN) || (client >= 0 && fds[1].revents)) return;
   }
 }
 

@@ -11,8 +11,6 @@
 //    false, so the loop undoes what it got)
 #pragma once
 
-#include <unistd.h>
-
 #include <kj/async-unix.h>
 #include <kj/io.h>
 
@@ -52,11 +50,12 @@ class Inbox {
   kj::Promise<void> draining_ = nullptr;
 };
 
-// An Answer's eventfd (throws if none can be made).
-int makeAnswerBell();
-// Waits until `bell` is readable, or `client` (if >= 0) hangs up.  False:
-// it hung up.
-bool waitForBell(int bell, int client);
+// The eventfd the Inbox and each Answer are announced on (throws if none
+// can be made), and its ring.
+kj::AutoCloseFd makeBell();
+void ringBell(int bell);
+// Waits until `bell` is readable, or `client` (if >= 0) hangs up.
+void waitForBell(int bell, int client);
 
 // One answer from the loop thread to a waiting thread.
 template <typename T>
@@ -73,7 +72,6 @@ class Answer {
   std::optional<T> wait(std::string& why, int client = -1);
 
  private:
-  void announce();
   kj::AutoCloseFd bell_;
   std::mutex lock_;
   std::optional<T> value_;
@@ -82,7 +80,7 @@ class Answer {
 };
 
 template <typename T>
-Answer<T>::Answer() : bell_(makeAnswerBell()) {}
+Answer<T>::Answer() : bell_(makeBell()) {}
 
 template <typename T>
 bool Answer<T>::give(T value) {
@@ -91,7 +89,7 @@ bool Answer<T>::give(T value) {
     if (abandoned_) return false;
     value_ = std::move(value);
   }
-  announce();
+  ringBell(bell_.get());
   return true;
 }
 
@@ -101,25 +99,18 @@ void Answer<T>::refuse(std::string why) {
     std::lock_guard lock(lock_);
     refused_ = std::move(why);
   }
-  announce();
-}
-
-template <typename T>
-void Answer<T>::announce() {
-  uint64_t one = 1;
-  (void)!::write(bell_.get(), &one, sizeof one);
+  ringBell(bell_.get());
 }
 
 template <typename T>
 std::optional<T> Answer<T>::wait(std::string& why, int client) {
-  bool answered = waitForBell(bell_.get(), client);
-  std::lock_guard lock(lock_);
+  waitForBell(bell_.get(), client);
+  std::lock_guard lock(lock_);  // an answer counts even if the client left too
   if (value_) return std::move(value_);
   if (refused_) {
     why = *refused_;
     return std::nullopt;
   }
-  (void)answered;
   abandoned_ = true;  // nothing yet, and the client left
   why = "the client left while the plugin answered";
   return std::nullopt;

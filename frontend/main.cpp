@@ -79,6 +79,7 @@ int main(int argc, char** argv) {
   nbdcage::frontend::Supervisor supervisor(config, sandbox, io);
   if (int status = supervisor.start(); status != 0) {
     if (daemon) daemon->endedEarly(status);
+    if (supervisor.interruptedBy() != 0) nbdcage::lifecycle::dieOfSignal(supervisor.interruptedBy());
     return status;
   }
   nbdcage::lifecycle::ShutdownRequest stop;

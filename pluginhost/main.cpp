@@ -120,7 +120,15 @@ int main(int argc, char** argv) {
   if (getppid() == 1) return 1;
   // The init of our own PID namespace: a reaper stays pid 1, we go on as 2.
   if (getpid() == 1) nbdcage::host::becomeReaper();
-  signal(SIGPIPE, SIG_IGN);
+  // A write to a closed socket or pipe fails with EPIPE instead of killing
+  // the host.  A handler, not SIG_IGN: a handler does not survive execve,
+  // so the programs a plugin runs start with SIGPIPE's default action (a
+  // shell loop writing into a closed pipe ends, as it should).
+  struct sigaction pipe = {};
+  pipe.sa_handler = [](int) {};
+  sigemptyset(&pipe.sa_mask);
+  pipe.sa_flags = SA_RESTART;
+  sigaction(SIGPIPE, &pipe, nullptr);
   nbdcage::host::closeInheritedFds();
   Args args = parseArgs(argc, argv);
   nbdcage::host::setVerbose(args.verbose);

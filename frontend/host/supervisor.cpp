@@ -10,6 +10,7 @@
 #include <kj/debug.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 #include "frontend/host/host-client.h"
@@ -280,7 +281,28 @@ int Supervisor::start() {
   kj::Maybe<kj::Exception> failure;
   uint32_t version = 0;
   try {
-    auto hello = host->rpc->hello().wait(io_.waitScope);
+    // A stopping signal while the plugin configures itself ends nbdcage at
+    // once, as the signal's default action would: the host goes first.
+    HostClient::Hello hello{};
+    kj::Promise<int> signalled = kj::NEVER_DONE;
+    for (int sig : {SIGTERM, SIGINT, SIGQUIT, SIGHUP})
+      signalled = signalled.exclusiveJoin(io_.unixEventPort.onSignal(sig).then([sig](siginfo_t) { return sig; }));
+    int sig = host->rpc->hello()
+                  .then([&hello](HostClient::Hello h) {
+                    hello = kj::mv(h);
+                    return 0;
+                  })
+                  .exclusiveJoin(kj::mv(signalled))
+                  .wait(io_.waitScope);
+    if (sig != 0) {
+      host->process.kill(SIGKILL);
+      host->rpc = nullptr;
+      reap(*host, true);
+      host->process.finishRelay();
+      fprintf(stderr, "nbdcage: SIG%s while the plugin was starting; stopped\n", sigabbrev_np(sig));
+      interruptedBy_ = sig;
+      return 128 + sig;
+    }
     version = hello.protocolVersion;
     if (config_.verbose)
       fprintf(stderr, "nbdcage: debug: plugin host %d (%s) serves %s (API v%u, thread model %u)\n",

@@ -51,6 +51,8 @@ class Supervisor {
   // configured its plugin.  Returns 0, or the status nbdcage must exit with
   // (the host already printed why).
   int start();
+  // The stopping signal that ended start() (its status was 128 + it), or 0.
+  int interruptedBy() const { return interruptedBy_; }
 
   // Any thread but the loop thread: the call is posted to the loop, and
   // the caller waits for its answer only (open: or for the client, whose
@@ -134,6 +136,7 @@ class Supervisor {
   kj::AsyncIoContext& io_;
   bool toldNoNamespaces_ = false;
   Inbox inbox_;  // what connection threads ask of the loop
+  int interruptedBy_ = 0;
   std::string startDir_;  // where hosts run, whatever the daemon's cwd
   kj::Own<Host> host_;
   std::map<uint64_t, kj::Own<Host>> dedicated_;  // --isolate=connection: handle id -> its own host

@@ -1,6 +1,9 @@
 #include "frontend/lifecycle/daemon.h"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,6 +13,53 @@
 #include <cstring>
 
 namespace nbdcage::lifecycle {
+
+namespace {
+
+// The parent: waits for the verdict, then exits with it.  No byte at all
+// means the child died.  A stopping signal (blocked here, as in the
+// child) goes to the child, which is still starting; the parent then dies
+// of it once the child has answered, so the caller sees the signal.
+[[noreturn]] void waitForVerdict(int verdict, pid_t child) {
+  sigset_t stopping;
+  sigemptyset(&stopping);
+  for (int sig : {SIGTERM, SIGINT, SIGQUIT, SIGHUP}) sigaddset(&stopping, sig);
+  int signals = signalfd(-1, &stopping, SFD_CLOEXEC);
+  int got = 0;
+  for (;;) {
+    struct pollfd fds[2] = {{verdict, POLLIN, 0}, {signals, POLLIN, 0}};
+    if (poll(fds, signals < 0 ? 1 : 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      _exit(1);
+    }
+    struct signalfd_siginfo info;
+    if ((fds[1].revents & POLLIN) && read(signals, &info, sizeof info) == sizeof info) {
+      got = static_cast<int>(info.ssi_signo);
+      kill(child, got);
+    }
+    if (fds[0].revents & (POLLIN | POLLHUP)) break;
+  }
+  unsigned char status = 1;
+  ssize_t n;
+  do {
+    n = read(verdict, &status, 1);
+  } while (n < 0 && errno == EINTR);
+  if (got != 0) dieOfSignal(got);
+  _exit(n == 1 ? status : 1);
+}
+
+}  // namespace
+
+void dieOfSignal(int sig) {
+  fflush(stderr);
+  signal(sig, SIG_DFL);
+  sigset_t only;
+  sigemptyset(&only);
+  sigaddset(&only, sig);
+  sigprocmask(SIG_UNBLOCK, &only, nullptr);
+  raise(sig);
+  _exit(128 + sig);
+}
 
 Daemon Daemon::start() {
   int fds[2];
@@ -23,14 +73,8 @@ Daemon Daemon::start() {
     exit(1);
   }
   if (pid > 0) {
-    // Parent: wait for the verdict.  No byte at all means the child died.
     close(fds[1]);
-    unsigned char status = 1;
-    ssize_t n;
-    do {
-      n = read(fds[0], &status, 1);
-    } while (n < 0 && errno == EINTR);
-    _exit(n == 1 ? status : 1);
+    waitForVerdict(fds[0], pid);
   }
   close(fds[0]);
   setsid();  // no controlling terminal; not in the caller's process group

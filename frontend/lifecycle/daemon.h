@@ -26,6 +26,10 @@ class Daemon {
   int fd_;  // write end of the pipe to the waiting parent, or -1
 };
 
+// Ends the process by `sig`'s default action (so the caller's shell sees
+// 128 + sig), whatever this process blocked or handled.
+[[noreturn]] void dieOfSignal(int sig);
+
 // Writes `pid` to `path` atomically (a temporary file, then rename).
 // Returns false (after printing why) on failure.
 bool writePidfile(const std::string& path, int pid);

@@ -26,6 +26,11 @@ struct Config {
   std::optional<std::string> unixSocket;  // -U PATH; "-" means a private one
   std::optional<std::string> port;        // -p (service name or number)
   std::optional<std::string> ipaddr;      // -i
+  int ipFamily = 0;                       // -4: 4, -6: 6, else 0 (both)
+  bool keepalive = false;                 // --keepalive: SO_KEEPALIVE on TCP clients
+  bool printUri = false;                  // --print-uri
+  bool swap = false;                      // --swap: mlockall in both processes
+  std::string name = "nbdcage";           // --name: in messages and the system log
   bool vsock = false;                     // --vsock (port from -p)
   bool single = false;                    // -s
   bool foreground = false;                // -f
@@ -50,8 +55,9 @@ struct Config {
   std::optional<std::string> run;         // --run CMD
   bool socketActivation = false;          // LISTEN_PID/LISTEN_FDS name us
   std::optional<std::string> pidfile;     // -P, absolute
-  std::vector<std::string> debugFlags;    // -D NAME.FLAG=N, checked
-  std::optional<std::string> log;         // --log=stderr|syslog|null, checked
+  std::vector<std::string> debugFlags;    // -D NAME.FLAG=N for the plugin, checked
+  bool debugEnviron = false;              // -D nbdkit.environ=1: with -v, the environment is printed
+  std::optional<std::string> log;         // --log: stderr|syslog|null|file:ABSOLUTE-PATH; unset: default
 
   // Without -f, --run, -s, --exit-with-parent or socket activation,
   // nbdcage goes into the background once it serves.
@@ -67,12 +73,13 @@ struct Config {
 // What parseCommandLine decided.  kExit carries the status to exit with;
 // text (help, version, or a one-line error) is already printed.  kProbe:
 // the plugin host must print the plugin's facts (--dump-plugin, or
-// --version with a plugin) and nbdcage exits with its status.
+// --version with a plugin, or PLUGIN --help) and nbdcage exits with its
+// status.
 // kDumpSandbox: --dump-config with a plugin: the build configuration is
 // printed; the sandbox policy for that command line is still to print.
 struct CliResult {
   enum class Action { kServe, kExit, kProbe, kDumpSandbox } action;
-  bool dumpPlugin = false;  // kProbe: everything, not just the version
+  enum class Probe { kVersion, kDump, kHelp } probe = Probe::kVersion;  // kProbe: what to print
   int exitStatus = 0;
   Config config;
 };

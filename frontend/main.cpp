@@ -2,12 +2,15 @@
 #include <kj/async-io.h>
 #include <kj/async-unix.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <optional>
 
 #include "filters/registry.h"
@@ -18,6 +21,7 @@
 #include "frontend/lifecycle/exit-with-parent.h"
 #include "frontend/lifecycle/log.h"
 #include "frontend/lifecycle/shutdown-request.h"
+#include "frontend/nbd/trace.h"
 #include "frontend/server.h"
 #include "nbdcage-config.h"
 
@@ -40,10 +44,14 @@ int main(int argc, char** argv) {
   if (cli.action == nbdcage::CliResult::Action::kProbe) {
     // --version: "nbdcage V" (printed already), each filter, then the plugin,
     // as nbdkit lists them.  Filters are built in: they have our version.
-    if (!cli.dumpPlugin)
+    using Probe = nbdcage::CliResult::Probe;
+    if (cli.probe == Probe::kVersion)
       for (const auto& f : config.filters) printf("%s %s\n", f.name.c_str(), NBDCAGE_VERSION);
     fflush(stdout);
-    return nbdcage::frontend::probePlugin(config, sandbox, cli.dumpPlugin);
+    auto what = cli.probe == Probe::kDump   ? nbdcage::frontend::Probe::kDump
+                : cli.probe == Probe::kHelp ? nbdcage::frontend::Probe::kHelp
+                                            : nbdcage::frontend::Probe::kVersion;
+    return nbdcage::frontend::probePlugin(config, sandbox, what);
   }
 
   // Filters check their parameters now: a bad one is a startup error.
@@ -55,6 +63,25 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  if (config.swap) {
+    // Serving this machine's swap: a page of ours swapped out could only
+    // come back through ourselves.  The limit is raised where we may (as
+    // root), for the plugin host, which inherits it without the privilege.
+    struct rlimit unlimited = {RLIM_INFINITY, RLIM_INFINITY}, now;
+    setrlimit(RLIMIT_MEMLOCK, &unlimited);
+    if (getrlimit(RLIMIT_MEMLOCK, &now) == 0 && now.rlim_cur != RLIM_INFINITY) {
+      // The host has no privilege to exceed it, and it maps more than that.
+      fprintf(stderr, "nbdcage: --swap: the plugin host cannot be locked in memory: RLIMIT_MEMLOCK is %llu KiB and "
+                      "nbdcage may not raise it; raise it first (ulimit -l unlimited, systemd's LimitMEMLOCK=infinity)\n",
+              static_cast<unsigned long long>(now.rlim_cur / 1024));
+      return 1;
+    }
+    if (mlockall(MCL_CURRENT | MCL_FUTURE) < 0) {
+      fprintf(stderr, "nbdcage: --swap: cannot lock nbdcage in memory: %s (raise RLIMIT_MEMLOCK, ulimit -l, or run "
+                      "as root)\n", strerror(errno));
+      return 1;
+    }
+  }
   signal(SIGPIPE, SIG_IGN);
   umask(022);
   // Nothing of the same user (a plugin host that escaped its namespace
@@ -71,9 +98,14 @@ int main(int argc, char** argv) {
   std::optional<nbdcage::lifecycle::Daemon> daemon;
   if (config.daemonize()) daemon = nbdcage::lifecycle::Daemon::start();
 
-  nbdcage::lifecycle::LogTo logTo = nbdcage::lifecycle::LogTo::kStderr;
+  nbdcage::lifecycle::LogTarget logTo;
+  logTo.name = config.name;
   nbdcage::lifecycle::parseLogTo(config.logTo(), logTo);  // checked by the CLI
-  if (!daemon) nbdcage::lifecycle::redirectLog(logTo, config.verbose);
+  if (!daemon && !nbdcage::lifecycle::redirectLog(logTo, config.verbose)) return 1;
+
+  nbdcage::nbd::gTrace = config.verbose;
+  if (config.verbose && config.debugEnviron)
+    for (char** e = environ; *e != nullptr; ++e) fprintf(stderr, "nbdcage: debug: environ: %s\n", *e);
 
   auto io = kj::setupAsyncIo();
   nbdcage::frontend::Supervisor supervisor(config, sandbox, io);
@@ -92,7 +124,8 @@ int main(int argc, char** argv) {
   auto ready = [&]() {
     if (config.pidfile && !nbdcage::lifecycle::writePidfile(*config.pidfile, getpid())) return false;
     if (daemon) {
-      nbdcage::lifecycle::redirectLog(logTo, config.verbose);  // startup errors went to the caller
+      // Startup errors went to the caller.  (The file was checked at startup.)
+      if (!nbdcage::lifecycle::redirectLog(logTo, config.verbose)) return false;
       daemon->ready();
     }
     return true;

@@ -107,6 +107,7 @@ class Acceptor {
       if (listener_.tcp) {
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (config_.keepalive) setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
       }
       uint64_t id = conns_.add(fd);
       // The thread may outlive this acceptor (which goes when shutdown
@@ -204,6 +205,10 @@ class Server {
       } else {
         lifecycle::Endpoint ep;
         done = startListeners(ep);
+        if (config_.printUri && !config_.socketActivation) {
+          printf("%s\n", lifecycle::nbdUri(ep, config_.exportName).c_str());
+          fflush(stdout);
+        }
         if (!ready()) return 1;
         if (config_.run) done = done.exclusiveJoin(startCommand(ep));
       }
@@ -264,7 +269,9 @@ class Server {
       listeners.push_back(listen::listenUnix(*ep.unixSocket));
     } else {
       ep.port = config_.port.value_or("10809");
-      listeners = listen::listenTcp(config_.ipaddr, *ep.port);
+      ep.host = config_.ipaddr;
+      int family = config_.ipFamily == 4 ? AF_INET : config_.ipFamily == 6 ? AF_INET6 : AF_UNSPEC;
+      listeners = listen::listenTcp(config_.ipaddr, *ep.port, family);
     }
     kj::Promise<int> done = kj::NEVER_DONE;
     for (auto& l : listeners) {

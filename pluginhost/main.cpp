@@ -14,6 +14,7 @@
 #include <kj/debug.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -31,8 +32,9 @@
 namespace {
 
 struct Args {
-  enum class Mode { kServe, kDumpPlugin, kPluginVersion } mode = Mode::kServe;
+  enum class Mode { kServe, kDumpPlugin, kPluginVersion, kPluginHelp } mode = Mode::kServe;
   bool verbose = false;
+  bool swap = false;  // lock all memory (the export is this machine's swap)
   nbdcage::host::SandboxPolicy sandbox;
   nbdcage::host::HostOptions host;
   std::string plugin;
@@ -51,8 +53,10 @@ Args parseArgs(int argc, char** argv) {
   for (; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; ++i) {
     std::string opt = argv[i];
     if (opt == "--verbose") a.verbose = true;
+    else if (opt == "--swap") a.swap = true;
     else if (opt == "--dump-plugin") a.mode = Args::Mode::kDumpPlugin;
     else if (opt == "--plugin-version") a.mode = Args::Mode::kPluginVersion;
+    else if (opt == "--plugin-help") a.mode = Args::Mode::kPluginHelp;
     else if (opt == "--readonly") a.host.readonly = a.sandbox.readonly = true;
     else if (opt == "--no-sandbox") a.sandbox.enabled = false;
     else if (opt == "--allow-network") a.sandbox.network = true;
@@ -132,6 +136,11 @@ int main(int argc, char** argv) {
   nbdcage::host::closeInheritedFds();
   Args args = parseArgs(argc, argv);
   nbdcage::host::setVerbose(args.verbose);
+  if (args.swap && mlockall(MCL_CURRENT | MCL_FUTURE) < 0) {
+    fprintf(stderr, "nbdcage-pluginhost: --swap: cannot lock the plugin host in memory: %s (raise RLIMIT_MEMLOCK, "
+                    "ulimit -l, or run nbdcage as root)\n", strerror(errno));
+    return 1;
+  }
   // Before the plugin is loaded: its constructors, load, config and any
   // thread it starts run confined too, and so do the probes.
   if (args.sandbox.enabled) nbdcage::host::enterSandbox(args.sandbox, args.plugin, args.verbose);
@@ -140,6 +149,10 @@ int main(int argc, char** argv) {
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&] { plugin = std::make_unique<nbdcage::host::Plugin>(args.plugin, args.debugFlags); })) {
     fprintf(stderr, "nbdcage: %s: %s\n", args.plugin.c_str(), e->getDescription().cStr());
     return 1;
+  }
+  if (args.mode == Args::Mode::kPluginHelp) {
+    plugin->printHelp(args.plugin);  // as nbdkit: unconfigured
+    return 0;
   }
   if (args.mode != Args::Mode::kServe) {
     // As nbdkit: parameters are applied (config), but not config_complete.

@@ -44,7 +44,12 @@ Plugin::Plugin(const std::string& path, const std::vector<std::string>& debugFla
 void Plugin::setDebugFlags(const std::vector<std::string>& flags) {
   std::string prefix = std::string(p_.name) + ".";
   for (const auto& f : flags) {
-    if (f.compare(0, prefix.size(), prefix) != 0) continue;  // another module's flag
+    if (f.compare(0, prefix.size(), prefix) != 0) {
+      // The frontend kept its own (nbdkit.*, filters'): nobody has this one.
+      fprintf(stderr, "nbdcage: warning: -D %s: there is no plugin or filter called '%s' (the plugin is '%s')\n",
+              f.substr(0, f.find('=')).c_str(), f.substr(0, f.find('.')).c_str(), p_.name);
+      continue;
+    }
     auto eq = f.find('=');
     std::string flag = f.substr(prefix.size(), eq - prefix.size());
     std::string symbol = std::string(p_.name) + "_debug_" + flag;
@@ -80,9 +85,10 @@ void Plugin::dump(const std::string& path) {
   bool v2 = p_._api_version == 2;
   printf("path=%s\nname=%s\n", path.c_str(), p_.name);
   if (p_.version) printf("version=%s\n", p_.version);
-  printf("api_version=%d\nstruct_size=%llu\nthread_model=%s\nerrno_is_preserved=%d\n", p_._api_version,
-         static_cast<unsigned long long>(std::min<uint64_t>(sizeof p_, p_._struct_size)), kModels[threadModel()],
-         p_.errno_is_preserved);
+  int declared = std::clamp(p_._thread_model, NBDKIT_THREAD_MODEL_SERIALIZE_CONNECTIONS, NBDKIT_THREAD_MODEL_PARALLEL);
+  printf("api_version=%d\nstruct_size=%llu\nmax_thread_model=%s\nthread_model=%s\nerrno_is_preserved=%d\n",
+         p_._api_version, static_cast<unsigned long long>(std::min<uint64_t>(sizeof p_, p_._struct_size)),
+         kModels[declared], kModels[threadModel()], p_.errno_is_preserved);
   if (p_.magic_config_key) printf("magic_config_key=%s\n", p_.magic_config_key);
   const std::pair<const char*, bool> has[] = {
       {"longname", p_.longname}, {"description", p_.description}, {"load", p_.load}, {"unload", p_.unload},
@@ -105,6 +111,16 @@ void Plugin::dump(const std::string& path) {
     if (present) printf("has_%s=1\n", field);
   fflush(stdout);
   if (p_.dump_plugin) p_.dump_plugin();
+}
+
+void Plugin::printHelp(const std::string& path) const {
+  printf("plugin: %s", p_.name);
+  if (p_.longname) printf(" (%s)", p_.longname);
+  printf("\n(%s)\n", path.c_str());
+  if (p_.description) printf("%s\n", p_.description);
+  if (p_.config_help) printf("%s\n", p_.config_help);
+  if (p_.magic_config_key) printf("(a bare VALUE is %s=VALUE)\n", p_.magic_config_key);
+  fflush(stdout);
 }
 
 int Plugin::failure() const {

@@ -43,6 +43,8 @@ class Plugin {
 
   const char* name() const { return p_.name; }
   const char* longname() const { return p_.longname ? p_.longname : ""; }
+  // PLUGIN --help: its name, file, description and parameters.
+  void printHelp(const std::string& path) const;
   const char* version() const { return p_.version ? p_.version : ""; }
   int apiVersion() const { return p_._api_version; }
   const char* magicConfigKey() const { return p_.magic_config_key; }

@@ -26,7 +26,7 @@ check "bad size" "could not parse size" memory size=12Q
 check "unknown key" "unknown parameter 'colour'" memory 1M colour=red
 check "no plugin" "no plugin given"
 check "-s with --run" "\-\-run cannot be used with -s" -s --run true memory 1M
-check "bad threads" "threads" -t 0 memory 1M
+check "bad threads" "threads" -t 2000 memory 1M
 check "bad memory limit" "\-\-sandbox-memory must be a number" --sandbox-memory=12Q memory 1M
 check "bad process limit" "\-\-sandbox-processes must be a number" --sandbox-processes=-1 memory 1M
 check "memory limit past 64 bits" "\-\-sandbox-memory" --sandbox-memory=99999999999T memory 1M

@@ -157,6 +157,7 @@ kj::Own<Supervisor::Host> Supervisor::spawnHost() {
   std::vector<std::string> args;
   if (config_.verbose) args.push_back("--verbose");
   if (config_.readonly) args.push_back("--readonly");
+  if (config_.swap) args.push_back("--swap");
   args.push_back("--threads");
   args.push_back(std::to_string(config_.threads));
   appendPluginArgs(config_, sandbox_, args);
@@ -676,8 +677,10 @@ std::string Supervisor::defaultExport(bool readonly) {
   }
 }
 
-int probePlugin(const Config& config, const SandboxPolicy& sandbox, bool dumpAll) {
-  std::vector<std::string> args = {dumpAll ? "--dump-plugin" : "--plugin-version"};
+int probePlugin(const Config& config, const SandboxPolicy& sandbox, Probe what) {
+  std::vector<std::string> args = {what == Probe::kDump ? "--dump-plugin"
+                                   : what == Probe::kHelp ? "--plugin-help"
+                                                          : "--plugin-version"};
   appendPluginArgs(config, sandbox, args);
   HostProcess::Spec spec;
   spec.path = config.hostPath;

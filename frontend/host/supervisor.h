@@ -159,9 +159,11 @@ class Supervisor {
   kj::Own<kj::TaskSet> calls_ = kj::heap<kj::TaskSet>(quiet_);
 };
 
-// Runs a plugin host that loads and configures the plugin, prints its
-// facts on our stdout (all of them for --dump-plugin, else "NAME VERSION")
-// and exits.  Returns the status for nbdcage to exit with.
-int probePlugin(const Config& config, const SandboxPolicy& sandbox, bool dumpAll);
+// Runs a plugin host that loads the plugin, prints its facts on our
+// stdout and exits: kDump (--dump-plugin) and kVersion ("NAME VERSION")
+// after applying the parameters, kHelp (PLUGIN --help: its description and
+// parameters) without.  Returns the status for nbdcage to exit with.
+enum class Probe { kVersion, kDump, kHelp };
+int probePlugin(const Config& config, const SandboxPolicy& sandbox, Probe what);
 
 }  // namespace nbdcage::frontend

@@ -45,7 +45,9 @@ std::string nbdUri(const Endpoint& ep, const std::string& exportName) {
   std::string name = exportName.empty() ? "" : "/" + uriQuote(exportName);
   if (ep.unixSocket) return "nbd+unix://" + name + "?socket=" + uriQuote(*ep.unixSocket);
   if (ep.vsock) return "nbd+vsock://1:" + ep.port.value_or("10809") + name;
-  return "nbd://localhost:" + ep.port.value_or("10809") + name;
+  std::string host = ep.host.value_or("localhost");
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return "nbd://" + host + ":" + ep.port.value_or("10809") + name;
 }
 
 std::string captiveScript(const Endpoint& ep, const std::string& exportName, const std::string& command) {

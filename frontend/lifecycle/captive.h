@@ -15,6 +15,7 @@ namespace nbdcage::lifecycle {
 struct Endpoint {
   std::optional<std::string> unixSocket;  // absolute path
   std::optional<std::string> port;        // TCP or vsock
+  std::optional<std::string> host;        // TCP: the -i address (else localhost)
   bool vsock = false;
 };
 
@@ -22,7 +23,8 @@ struct Endpoint {
 std::string uriQuote(const std::string& s);
 // A word /bin/sh reads back as exactly `s`.
 std::string shellQuote(const std::string& s);
-// nbd+unix:///NAME?socket=PATH, nbd://localhost:PORT/NAME or
+// nbd+unix:///NAME?socket=PATH, nbd://HOST:PORT/NAME (HOST: -i's, else
+// localhost; an IPv6 address in brackets) or
 // nbd+vsock://1:PORT/NAME (CID 1: this machine).
 std::string nbdUri(const Endpoint& ep, const std::string& exportName);
 // The whole script given to /bin/sh -c.

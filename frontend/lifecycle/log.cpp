@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 
 namespace nbdcage::lifecycle {
@@ -54,35 +55,68 @@ void writeLine(int fd, const std::string& line) {
 
 }  // namespace
 
-bool parseLogTo(const std::string& s, LogTo& out) {
-  if (s == "stderr") out = LogTo::kStderr;
-  else if (s == "syslog") out = LogTo::kSyslog;
-  else if (s == "null") out = LogTo::kNull;
-  else return false;
+bool parseLogTo(const std::string& s, LogTarget& out) {
+  if (s == "stderr") out.to = LogTo::kStderr;
+  else if (s == "syslog") out.to = LogTo::kSyslog;
+  else if (s == "null") out.to = LogTo::kNull;
+  else if (s.starts_with("file:") && s.size() > 5) {
+    out.to = LogTo::kFile;
+    out.file = s.substr(5);
+  } else return false;
   return true;
 }
 
-void redirectLog(LogTo to, bool verbose) {
-  if (to == LogTo::kStderr) return;
+namespace {
+
+// "nbdcage: ..." and "nbdcage-pluginhost: ..." as --name calls them.
+std::string renamed(const std::string& line, const std::string& name) {
+  if (name == "nbdcage" || !line.starts_with("nbdcage")) return line;
+  bool ours = line.starts_with("nbdcage: ") || line.starts_with("nbdcage-pluginhost: ");
+  return ours ? name + line.substr(7) : line;
+}
+
+}  // namespace
+
+int openLogFile(const std::string& path) {
+  return open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+}
+
+bool redirectLog(const LogTarget& target, bool verbose) {
+  if (target.to == LogTo::kStderr && target.name == "nbdcage") return true;
+  int file = -1;
+  if (target.to == LogTo::kFile && (file = openLogFile(target.file)) < 0) {
+    fprintf(stderr, "%s: --log=%s: %s\n", target.name.c_str(), target.file.c_str(), strerror(errno));
+    return false;
+  }
   int saved = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
   int p[2];
-  if (saved < 0 || pipe2(p, O_CLOEXEC) < 0) return;  // keep stderr: better than losing messages
+  if (saved < 0 || pipe2(p, O_CLOEXEC) < 0) return true;  // keep stderr: better than losing messages
   dup2(p[1], STDERR_FILENO);
   close(p[1]);
-  if (to == LogTo::kSyslog) openlog("nbdcage", LOG_PID, LOG_DAEMON);
-  std::thread([to, verbose, saved, in = p[0]] {
+  if (target.to == LogTo::kSyslog) {
+    static std::string ident;  // openlog keeps the pointer
+    ident = target.name;
+    openlog(ident.c_str(), LOG_PID, LOG_DAEMON);
+  }
+  std::thread([target, verbose, saved, file, in = p[0]] {
     LineReader reader;
-    auto emit = [&](const std::string& line) {
+    auto emit = [&](const std::string& raw) {
+      std::string line = renamed(raw, target.name);
       bool debug = line.find(": debug: ") != std::string::npos;
-      if (debug) {
+      if (debug && target.to != LogTo::kFile) {
         if (verbose) writeLine(saved, line);
-      } else if (to == LogTo::kSyslog) {
+      } else if (target.to == LogTo::kStderr) {
+        writeLine(saved, line);
+      } else if (target.to == LogTo::kSyslog) {
         syslog(LOG_ERR, "%s", line.c_str());
+      } else if (target.to == LogTo::kFile) {
+        writeLine(file, line);
       }
     };
     while (reader.pump(in, emit)) {
     }
   }).detach();  // lives as long as the process
+  return true;
 }
 
 namespace {

@@ -3,6 +3,7 @@
 //
 //   plugin host stderr --pipe--> relay thread --> fd 2 --+--> stderr (default in the foreground)
 //                                                        +--> syslog (default for a daemon)
+//                                                        +--> a file (--log=/path)
 //                                                        +--> nowhere (--log=null)
 // Debug lines (-v) always go to the original stderr, as nbdkit does.
 #pragma once
@@ -18,13 +19,25 @@
 
 namespace nbdcage::lifecycle {
 
-enum class LogTo { kStderr, kSyslog, kNull };
+enum class LogTo { kStderr, kSyslog, kNull, kFile };
+struct LogTarget {
+  LogTo to = LogTo::kStderr;
+  std::string file;               // kFile: appended to
+  std::string name = "nbdcage";   // --name: replaces "nbdcage" at the start of each line, and in syslog
+};
 
-// Parses --log's value; false for anything else.
-bool parseLogTo(const std::string& s, LogTo& out);
+// Parses Config::logTo(): stderr, syslog, null or file:PATH; false for
+// anything else.
+bool parseLogTo(const std::string& s, LogTarget& out);
 
-// From now on, what is written to fd 2 goes to `to`.
-void redirectLog(LogTo to, bool verbose);
+// Opens a --log file for appending (created 0644): the descriptor, or -1
+// with errno.
+int openLogFile(const std::string& path);
+
+// From now on, what is written to fd 2 goes to `target` (debug lines, with
+// -v, to the original stderr; into a file, with the rest).  False (after
+// saying why) if the file cannot be opened.
+bool redirectLog(const LogTarget& target, bool verbose);
 
 // Copies lines from `fd` (a host's stderr) to fd 2 until EOF or until
 // `pidfd` says the host is gone (then whatever is buffered is copied).

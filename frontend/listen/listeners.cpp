@@ -61,10 +61,10 @@ Listener listenUnix(const std::string& path) {
   return Listener{kj::mv(owned), false};
 }
 
-std::vector<Listener> listenTcp(const std::optional<std::string>& ipaddr, const std::string& port) {
+std::vector<Listener> listenTcp(const std::optional<std::string>& ipaddr, const std::string& port, int family) {
   struct addrinfo hints = {};
   hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  hints.ai_family = AF_UNSPEC;
+  hints.ai_family = family;
   hints.ai_socktype = SOCK_STREAM;
   bool numeric = !port.empty() && port.find_first_not_of("0123456789") == std::string::npos;
   if (!numeric) hints.ai_flags &= ~AI_NUMERICSERV;
@@ -90,6 +90,9 @@ std::vector<Listener> listenTcp(const std::optional<std::string>& ipaddr, const 
     out.push_back(Listener{kj::mv(owned), true});
   }
   freeaddrinfo(list);
+  if (out.empty() && lastError.empty())
+    throw ListenError(std::string("cannot listen on port ") + port + ": this kernel has no " +
+                      (family == AF_INET6 ? "IPv6" : "IPv4"));
   if (out.empty()) throw ListenError("cannot listen on port " + port + ": " + lastError);
   return out;
 }

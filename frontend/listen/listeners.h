@@ -4,6 +4,8 @@
 
 #include <kj/io.h>
 
+#include <sys/socket.h>
+
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -42,7 +44,10 @@ Listener listenUnix(const std::string& path);
 
 // Binds every address `ipaddr` (or the wildcard) resolves to, on `port`.
 // Throws ListenError if none could be bound.
-std::vector<Listener> listenTcp(const std::optional<std::string>& ipaddr, const std::string& port);
+// `family`: AF_UNSPEC (both), AF_INET or AF_INET6 only (-4, -6); it also
+// decides how a host name in `ipaddr` resolves.
+std::vector<Listener> listenTcp(const std::optional<std::string>& ipaddr, const std::string& port,
+                                int family = AF_UNSPEC);
 
 // Listens on AF_VSOCK, any CID, `port`.  Throws ListenError, clearly when
 // the kernel has no vsock support.

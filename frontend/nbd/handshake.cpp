@@ -1,5 +1,7 @@
 #include "frontend/nbd/handshake.h"
 
+#include "frontend/nbd/trace.h"
+
 #include <vector>
 
 #include "frontend/host/supervisor.h"
@@ -49,6 +51,7 @@ std::optional<Negotiated> Handshake::run() {
   if (clientFlags & ~(kClientFixedNewstyle | kClientNoZeroes)) return std::nullopt;  // MUST drop
   fixed_ = clientFlags & kClientFixedNewstyle;
   noZeroes_ = clientFlags & kClientNoZeroes;
+  if (tracing()) trace("fd %d: newstyle negotiation: client flags 0x%x", s_.inFd(), clientFlags);
 
   std::vector<uint8_t> data;
   for (unsigned count = 0; count < kMaxOptions; ++count) {
@@ -66,13 +69,19 @@ std::optional<Negotiated> Handshake::run() {
     }
     data.resize(length);
     if (!s_.readExact(data.data(), length)) return std::nullopt;
+    if (tracing()) trace("fd %d: option %s (%u), %u bytes of data", s_.inFd(), optionName(option), option, length);
     Next next;
     if (!fixed_ && option != kOptExportName)
       next = error(option, kRepErrInvalid, "only NBD_OPT_EXPORT_NAME is allowed without fixed newstyle");
     else
       next = dispatch(option, data);
     if (next == Next::kClose) return std::nullopt;
-    if (next == Next::kTransmit) return std::move(result_);
+    if (next == Next::kTransmit) {
+      if (tracing())
+        trace("fd %d: export '%s': transmission flags 0x%x, structured replies %s", s_.inFd(),
+              result_.exportName.c_str(), result_.transmissionFlags, result_.structured ? "on" : "off");
+      return std::move(result_);
+    }
   }
   return std::nullopt;  // too many options: a client that negotiates forever
 }

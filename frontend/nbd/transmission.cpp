@@ -1,5 +1,10 @@
 #include "frontend/nbd/transmission.h"
 
+#include <cinttypes>
+#include <cstring>
+
+#include "frontend/nbd/trace.h"
+
 #include <poll.h>
 
 #include <algorithm>
@@ -145,6 +150,7 @@ void Transmission::readInput() {
 
 bool Transmission::startRequest(const Request& r) {
   int err = checkRequest(r, limits_);
+
   // Some clients send CACHE unadvertised: doing nothing is right.  Without
   // extents support every block is data.  Neither needs the host.
   bool local =
@@ -159,6 +165,9 @@ bool Transmission::startRequest(const Request& r) {
     if (slot) ++held_;
   }
   s_.consume(kRequestSize);
+  if (tracing())
+    trace("fd %d: request %s cookie=0x%" PRIx64 " offset=%" PRIu64 " count=%u flags=0x%x%s", s_.inFd(),
+          commandName(r.type), r.cookie, r.offset, r.length, r.flags, err == 0 ? "" : " (refused)");
   if (local) {
     if (r.type == kCmdCache) {
       queueOk(r.cookie);
@@ -264,6 +273,9 @@ void Transmission::complete(const chain::Io& io, int error, uint32_t extents) {
   const chain::Slot& slot = io.slot;
   if (outputDead_) return release(slot);  // nobody reads the reply
   const Pending& p = pending_[slot.tag];
+  if (tracing())
+    trace("fd %d: reply %s cookie=0x%" PRIx64 ": %s", s_.inFd(), commandName(p.type), p.cookie,
+          error == 0 ? "ok" : strerror(error));
   if (error != 0)
     queueError(p.cookie, p.type, error);
   else if (p.type == kCmdRead)

@@ -64,7 +64,7 @@ static int example1_pread(void *h, void *buf, uint32_t count, uint64_t offset, u
 static struct nbdkit_plugin plugin = {
   .name = "example1",
   .longname = "nbdcage example1 plugin",
-  .version = "1",
+  .version = NBDCAGE_VERSION,
   .description = "A 100 MiB read-only disk with an MBR partition table.",
   .load = example1_load,
   .open = example1_open,

@@ -231,7 +231,7 @@ static int file_cache(void *hv, uint32_t count, uint64_t offset, uint32_t flags)
 static struct nbdkit_plugin plugin = {
   .name = "file",
   .longname = "nbdcage file plugin",
-  .version = "1",
+  .version = NBDCAGE_VERSION,
   .unload = file_unload,
   .config = file_config,
   .config_complete = file_config_complete,

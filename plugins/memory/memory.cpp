@@ -138,7 +138,7 @@ struct nbdkit_plugin makePlugin() {
   struct nbdkit_plugin p {};
   p.name = "memory";
   p.longname = "nbdcage sparse memory plugin";
-  p.version = "1";
+  p.version = NBDCAGE_VERSION;
   p.config = memoryConfig;
   p.config_complete = memoryConfigComplete;
   p.config_help = "size=<SIZE>  (required) Size of the RAM disk.";

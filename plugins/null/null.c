@@ -41,7 +41,7 @@ static int null_extents(void *h, uint32_t count, uint64_t offset, uint32_t flags
 static struct nbdkit_plugin plugin = {
   .name = "null",
   .longname = "nbdcage null plugin",
-  .version = "1",
+  .version = NBDCAGE_VERSION,
   .config = null_config,
   .config_help = "size=<SIZE>  Size of the disk (default 0).",
   .magic_config_key = "size",

@@ -45,7 +45,7 @@ static int pattern_extents(void *h, uint32_t count, uint64_t offset, uint32_t fl
 static struct nbdkit_plugin plugin = {
   .name = "pattern",
   .longname = "nbdcage pattern plugin",
-  .version = "1",
+  .version = NBDCAGE_VERSION,
   .config = pattern_config,
   .config_help = "size=<SIZE>  (required) Size of the disk.",
   .magic_config_key = "size",

@@ -1,4 +1,6 @@
-/* file: serves a regular file or a block device.
+/* file: serves a regular file or a block device (file=), or each regular
+ * file and block device in a directory by export name (dir=), with
+ * nbdkit's fadvise= and cache= hints.
  *
  * FLUSH and FUA use fdatasync; trim punches holes and zero uses
  * fallocate(ZERO_RANGE or PUNCH_HOLE) where the file system allows, falling
@@ -9,8 +11,11 @@
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
 #include "nbdcage-plugin.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/fs.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -19,62 +24,140 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char *filename;
+static char *filename;   /* file= */
+static char *directory;  /* dir= */
+static int advice = POSIX_FADV_NORMAL;  /* fadvise= */
+static bool cache_none;  /* cache=none: keep what was served out of the page cache */
 
 struct handle {
   int fd;
+  char *path;
   bool readonly;
   bool is_block;
   bool can_punch;  /* cleared when the file system says no */
   bool can_zero_range;
 };
 
-static void file_unload(void) { free(filename); }
+static void file_unload(void) { free(filename); free(directory); }
 
 static int file_config(const char *key, const char *value)
 {
-  if (strcmp(key, "file") != 0) {
-    nbdkit_error("unknown parameter '%s' (file takes file=FILENAME)", key);
+  if (strcmp(key, "file") == 0 || strcmp(key, "dir") == 0) {
+    char **to = key[0] == 'f' ? &filename : &directory;
+    free(*to);
+    *to = nbdkit_realpath(value);
+    return *to ? 0 : -1;
+  }
+  if (strcmp(key, "fadvise") == 0) {
+    if (strcmp(value, "normal") == 0) advice = POSIX_FADV_NORMAL;
+    else if (strcmp(value, "random") == 0) advice = POSIX_FADV_RANDOM;
+    else if (strcmp(value, "sequential") == 0) advice = POSIX_FADV_SEQUENTIAL;
+    else { nbdkit_error("fadvise=%s: it must be normal, random or sequential", value); return -1; }
+    return 0;
+  }
+  if (strcmp(key, "cache") == 0) {
+    if (strcmp(value, "default") == 0) cache_none = false;
+    else if (strcmp(value, "none") == 0) cache_none = true;
+    else { nbdkit_error("cache=%s: it must be default or none", value); return -1; }
+    return 0;
+  }
+  if (strcmp(key, "fd") == 0 || strcmp(key, "dirfd") == 0) {
+    nbdkit_error("%s= is not supported: the plugin host does not inherit nbdcage's file descriptors "
+                 "(give %s=PATH; the sandbox grants that path alone)", key, key[0] == 'f' ? "file" : "dir");
     return -1;
   }
-  free(filename);
-  filename = nbdkit_realpath(value);
-  return filename ? 0 : -1;
+  nbdkit_error("unknown parameter '%s' (file takes file=FILENAME or dir=DIRECTORY, fadvise=, cache=)", key);
+  return -1;
 }
 
 static int file_config_complete(void)
 {
-  if (!filename) {
-    nbdkit_error("the file parameter is required, e.g. 'file disk.img' or 'file file=disk.img'");
+  if (!filename && !directory) {
+    nbdkit_error("the file parameter is required, e.g. 'file disk.img' or 'file file=disk.img' "
+                 "(or dir=DIRECTORY to serve the files in it by export name)");
+    return -1;
+  }
+  if (filename && directory) {
+    nbdkit_error("file= and dir= cannot both be given: serve one file, or the files of a directory");
+    return -1;
+  }
+  struct stat st;
+  if (directory && (stat(directory, &st) == -1 || !S_ISDIR(st.st_mode))) {
+    nbdkit_error("dir=%s: not a directory", directory);
     return -1;
   }
   return 0;
+}
+
+/* dir=: what a name in the directory serves (following symbolic links),
+ * if anything: regular files and block devices only. */
+static bool servable(const char *name)
+{
+  struct stat st;
+  char path[PATH_MAX];
+  if (snprintf(path, sizeof path, "%s/%s", directory, name) >= (int)sizeof path) return false;
+  return stat(path, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
+}
+
+static int file_list_exports(int readonly, int is_tls, struct nbdkit_exports *exports)
+{
+  if (!directory) return nbdkit_use_default_export(exports);
+  DIR *d = opendir(directory);
+  if (!d) { nbdkit_error("opendir: %s: %m", directory); return -1; }
+  struct dirent *e;
+  int r = 0;
+  while (r == 0 && (e = readdir(d)) != NULL)
+    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 && servable(e->d_name))
+      r = nbdkit_add_export(exports, e->d_name, NULL);
+  closedir(d);
+  return r;
+}
+
+/* The path this connection serves: file=, or dir=/EXPORTNAME. */
+static char *path_to_open(void)
+{
+  if (!directory) return strdup(filename);
+  const char *name = nbdkit_export_name();
+  if (!name || !*name) {
+    nbdkit_error("dir=: give an export name (NBD_OPT_LIST lists the files): the default export is refused");
+    return NULL;
+  }
+  if (strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+    nbdkit_error("dir=: export name '%s' is refused: it must name a file in the directory", name);
+    return NULL;
+  }
+  if (!servable(name)) {
+    nbdkit_error("dir=: there is no file '%s' in %s", name, directory);
+    return NULL;
+  }
+  char *path;
+  if (asprintf(&path, "%s/%s", directory, name) == -1) return NULL;
+  return path;
 }
 
 static void *file_open(int readonly)
 {
   struct handle *h = calloc(1, sizeof *h);
   if (!h) { nbdkit_error("calloc: %m"); return NULL; }
+  h->path = path_to_open();
+  if (!h->path) { free(h); return NULL; }
   h->fd = -1;
-  if (!readonly) h->fd = open(filename, O_RDWR | O_CLOEXEC);
+  if (!readonly) h->fd = open(h->path, O_RDWR | O_CLOEXEC);
   if (h->fd == -1 && (readonly || errno == EACCES || errno == EROFS || errno == EPERM)) {
-    h->fd = open(filename, O_RDONLY | O_CLOEXEC);
+    h->fd = open(h->path, O_RDONLY | O_CLOEXEC);
     h->readonly = true;
   }
-  if (h->fd == -1) {
-    nbdkit_error("open: %s: %m", filename);
-    free(h);
-    return NULL;
-  }
   struct stat st;
-  if (fstat(h->fd, &st) == -1) {
-    nbdkit_error("fstat: %s: %m", filename);
-    close(h->fd);
+  if (h->fd == -1 || fstat(h->fd, &st) == -1) {
+    nbdkit_error("open: %s: %m", h->path);
+    if (h->fd != -1) close(h->fd);
+    free(h->path);
     free(h);
     return NULL;
   }
   h->is_block = S_ISBLK(st.st_mode);
   h->can_punch = h->can_zero_range = !h->is_block;
+  (void)posix_fadvise(h->fd, 0, 0, advice);  /* a hint: the kernel may ignore it */
   return h;
 }
 
@@ -82,6 +165,7 @@ static void file_close(void *hv)
 {
   struct handle *h = hv;
   close(h->fd);
+  free(h->path);
   free(h);
 }
 
@@ -115,6 +199,8 @@ static int file_pread(void *hv, void *buf, uint32_t count, uint64_t offset, uint
 {
   struct handle *h = hv;
   char *p = buf;
+  uint64_t start = offset;
+  uint32_t total = count;
   while (count > 0) {
     ssize_t r = pread(h->fd, p, count, (off_t)offset);
     if (r == -1) { if (errno == EINTR) continue; nbdkit_error("pread: %m"); return -1; }
@@ -124,6 +210,7 @@ static int file_pread(void *hv, void *buf, uint32_t count, uint64_t offset, uint
     }
     p += r; count -= (uint32_t)r; offset += (uint64_t)r;
   }
+  if (cache_none) (void)posix_fadvise(h->fd, (off_t)start, total, POSIX_FADV_DONTNEED);
   return 0;
 }
 
@@ -131,10 +218,18 @@ static int file_pwrite(void *hv, const void *buf, uint32_t count, uint64_t offse
 {
   struct handle *h = hv;
   const char *p = buf;
+  uint64_t start = offset;
+  uint32_t total = count;
   while (count > 0) {
     ssize_t r = pwrite(h->fd, p, count, (off_t)offset);
     if (r == -1) { if (errno == EINTR) continue; nbdkit_error("pwrite: %m"); return -1; }
     p += r; count -= (uint32_t)r; offset += (uint64_t)r;
+  }
+  if (cache_none) {
+    /* Written back first: the kernel drops only clean pages. */
+    (void)sync_file_range(h->fd, (off_t)start, total,
+                          SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+    (void)posix_fadvise(h->fd, (off_t)start, total, POSIX_FADV_DONTNEED);
   }
   if ((flags & NBDKIT_FLAG_FUA) && file_flush(hv, 0) == -1) return -1;
   return 0;
@@ -235,7 +330,11 @@ static struct nbdkit_plugin plugin = {
   .unload = file_unload,
   .config = file_config,
   .config_complete = file_config_complete,
-  .config_help = "file=<FILENAME>  (required) The file or block device to serve.",
+  .config_help = "file=<FILENAME>  The file or block device to serve (this or dir= is required).\n"
+                 "dir=<DIRECTORY>  Serve the files and block devices in DIRECTORY by export name.\n"
+                 "fadvise=normal|random|sequential  How the file will be read (a hint to the kernel).\n"
+                 "cache=default|none  none: keep what is served out of the page cache.",
+  .list_exports = file_list_exports,
   .magic_config_key = "file",
   .open = file_open,
   .close = file_close,

@@ -1,55 +1,43 @@
-// memory: a sparse RAM disk.  Only pages that were written hold memory, so
-// `memory 1T` costs nothing until used.  Unwritten and zeroed pages read as
-// zero and report HOLE|ZERO extents.
+// memory: a RAM disk, with nbdkit's three allocators:
+//  - sparse (the default): only 32 KiB pages that were written hold memory,
+//    so `memory 1T` costs nothing until used; unwritten and zeroed pages
+//    read as zero and report HOLE|ZERO extents;
+//  - zstd: the same pages, each kept zstd-compressed;
+//  - malloc[,mlock=true]: one flat array of the whole size (optionally
+//    locked in RAM), no sparseness, no lock.
 #define NBDKIT_API_VERSION 2
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
 #include "nbdcage-plugin.h"
 
+#include <sys/mman.h>
+#include <zstd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
+#include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace {
 
 constexpr uint64_t kPageSize = 32 * 1024;
 
-struct Page {
-  uint8_t bytes[kPageSize];
-};
+enum class Allocator { kSparse, kZstd, kMalloc };
 
 int64_t g_size = -1;
-std::shared_mutex g_lock;  // readers share; writers and zeroers exclude
-std::unordered_map<uint64_t, std::unique_ptr<Page>> g_pages;
+Allocator g_allocator = Allocator::kSparse;
+bool g_mlock = false;
 
 bool allZero(const uint8_t* p, size_t n) {
   return n == 0 || (p[0] == 0 && std::memcmp(p, p + 1, n - 1) == 0);
 }
-
-int memoryConfig(const char* key, const char* value) {
-  if (std::strcmp(key, "size") != 0) {
-    nbdkit_error("unknown parameter '%s' (memory takes size=SIZE)", key);
-    return -1;
-  }
-  g_size = nbdkit_parse_size(value);
-  return g_size < 0 ? -1 : 0;
-}
-
-int memoryConfigComplete() {
-  if (g_size < 0) {
-    nbdkit_error("the size parameter is required, e.g. 'memory 1G' or 'memory size=1G'");
-    return -1;
-  }
-  return 0;
-}
-
-void* memoryOpen(int) { return NBDKIT_HANDLE_NOT_NEEDED; }
-int64_t memoryGetSize(void*) { return g_size; }
-int memoryYes(void*) { return 1; }
-int memoryFuaNative(void*) { return NBDKIT_FUA_NATIVE; }
-int memoryCacheNone(void*) { return NBDKIT_CACHE_NONE; }
 
 // Visits [offset, offset+count) page by page: fn(pageIndex, offsetInPage, length, bufferPosition).
 template <typename Fn>
@@ -64,49 +52,198 @@ void forEachPage(uint64_t offset, uint32_t count, Fn&& fn) {
   }
 }
 
+// The sparse and zstd allocators: a map of the pages that hold data.
+// Readers share the lock; writers and zeroers exclude.  A page is stored
+// as it is (sparse: written in place) or compressed (zstd: unpacked,
+// changed, packed again); a page that becomes all zero through a zero or
+// trim (sparse) or any change (zstd) is dropped, so it is a hole again.
+class PageMap {
+ public:
+  explicit PageMap(bool compress) : compress_(compress) {}
+
+  void read(uint8_t* out, uint32_t count, uint64_t offset) {
+    std::shared_lock lock(lock_);
+    uint8_t page[kPageSize];
+    forEachPage(offset, count, [&](uint64_t index, uint64_t in, uint64_t len, uint64_t at) {
+      auto it = pages_.find(index);
+      if (it == pages_.end()) {
+        std::memset(out + at, 0, len);
+      } else if (!compress_) {
+        std::memcpy(out + at, it->second.data() + in, len);
+      } else {
+        unpack(it->second, page);
+        std::memcpy(out + at, page + in, len);
+      }
+    });
+  }
+
+  // `in` null: zeroes.  False (errno set) if a page could not be stored.
+  bool write(const uint8_t* in, uint32_t count, uint64_t offset) {
+    std::unique_lock lock(lock_);
+    uint8_t page[kPageSize];
+    bool ok = true;
+    forEachPage(offset, count, [&](uint64_t index, uint64_t inPage, uint64_t len, uint64_t at) {
+      auto it = pages_.find(index);
+      if (it == pages_.end() && (in == nullptr || allZero(in + at, len))) return;  // a hole stays a hole
+      if (!compress_) {  // in place: the hot path of the default allocator
+        if (it == pages_.end()) it = pages_.emplace(index, std::vector<uint8_t>(kPageSize)).first;
+        uint8_t* bytes = it->second.data();
+        if (in == nullptr)
+          std::memset(bytes + inPage, 0, len);
+        else
+          std::memcpy(bytes + inPage, in + at, len);
+        if (in == nullptr && allZero(bytes, kPageSize)) pages_.erase(it);
+        return;
+      }
+      if (it == pages_.end()) std::memset(page, 0, kPageSize);
+      else unpack(it->second, page);
+      if (in == nullptr)
+        std::memset(page + inPage, 0, len);
+      else
+        std::memcpy(page + inPage, in + at, len);
+      if (allZero(page, kPageSize)) {
+        if (it != pages_.end()) pages_.erase(it);
+        return;
+      }
+      std::vector<uint8_t> stored;
+      if (!pack(page, stored)) {
+        ok = false;
+        return;
+      }
+      pages_[index] = std::move(stored);
+    });
+    return ok;
+  }
+
+  bool present(uint64_t index) const { return pages_.count(index) != 0; }
+  std::shared_mutex& lock() { return lock_; }
+
+ private:
+  bool pack(const uint8_t* page, std::vector<uint8_t>& out) const {
+    out.resize(ZSTD_compressBound(kPageSize));
+    size_t n = ZSTD_compress(out.data(), out.size(), page, kPageSize, 1);
+    if (ZSTD_isError(n)) {
+      nbdkit_error("zstd: %s", ZSTD_getErrorName(n));
+      errno = EIO;
+      return false;
+    }
+    out.resize(n);
+    out.shrink_to_fit();
+    return true;
+  }
+  static void unpack(const std::vector<uint8_t>& stored, uint8_t* page) {
+    size_t n = ZSTD_decompress(page, kPageSize, stored.data(), stored.size());
+    if (ZSTD_isError(n) || n != kPageSize) std::abort();  // we wrote it: corrupt memory
+  }
+
+  bool compress_;
+  std::shared_mutex lock_;
+  std::unordered_map<uint64_t, std::vector<uint8_t>> pages_;
+};
+
+std::unique_ptr<PageMap> g_pages;  // sparse, zstd
+uint8_t* g_flat = nullptr;         // malloc
+
+int memoryConfig(const char* key, const char* value) {
+  if (std::strcmp(key, "size") == 0) {
+    g_size = nbdkit_parse_size(value);
+    return g_size < 0 ? -1 : 0;
+  }
+  if (std::strcmp(key, "allocator") == 0) {
+    // nbdkit's form: NAME[,KEY=VALUE...]; malloc takes mlock=BOOL.
+    std::string spec = value, name = spec.substr(0, spec.find(','));
+    if (name == "sparse") g_allocator = Allocator::kSparse;
+    else if (name == "zstd") g_allocator = Allocator::kZstd;
+    else if (name == "malloc") g_allocator = Allocator::kMalloc;
+    else {
+      nbdkit_error("allocator=%s: the allocator must be sparse, malloc or zstd", value);
+      return -1;
+    }
+    for (size_t at = spec.find(','); at != std::string::npos;) {
+      size_t next = spec.find(',', at + 1);
+      std::string option = spec.substr(at + 1, next == std::string::npos ? std::string::npos : next - at - 1);
+      at = next;
+      if (name == "malloc" && option.starts_with("mlock=")) {
+        int b = nbdkit_parse_bool(option.c_str() + 6);
+        if (b == -1) return -1;
+        g_mlock = b == 1;
+      } else {
+        nbdkit_error("allocator=%s: unknown allocator option '%s' (malloc takes mlock=true)", value, option.c_str());
+        return -1;
+      }
+    }
+    return 0;
+  }
+  nbdkit_error("unknown parameter '%s' (memory takes size=SIZE and allocator=sparse|malloc[,mlock=true]|zstd)", key);
+  return -1;
+}
+
+int memoryConfigComplete() {
+  if (g_size < 0) {
+    nbdkit_error("the size parameter is required, e.g. 'memory 1G' or 'memory size=1G'");
+    return -1;
+  }
+  if (g_allocator != Allocator::kMalloc) {
+    g_pages = std::make_unique<PageMap>(g_allocator == Allocator::kZstd);
+    return 0;
+  }
+  if (static_cast<uint64_t>(g_size) > SIZE_MAX / 2) {
+    nbdkit_error("allocator=malloc: %" PRId64 " bytes is more than this machine can address", g_size);
+    return -1;
+  }
+  // calloc: the kernel's zero pages until written.
+  g_flat = static_cast<uint8_t*>(std::calloc(1, std::max<size_t>(1, static_cast<size_t>(g_size))));
+  if (g_flat == nullptr) {
+    nbdkit_error("allocator=malloc: cannot allocate %" PRId64 " bytes: %m", g_size);
+    return -1;
+  }
+  if (g_mlock && g_size > 0 && mlock(g_flat, static_cast<size_t>(g_size)) == -1) {
+    nbdkit_error("allocator=malloc,mlock=true: mlock of %" PRId64 " bytes: %m (raise ulimit -l, or see --swap)",
+                 g_size);
+    return -1;
+  }
+  return 0;
+}
+
+void memoryUnload() {
+  g_pages.reset();
+  std::free(g_flat);
+  g_flat = nullptr;
+}
+
+void memoryDumpPlugin() {
+  // As nbdkit's memory plugin: what this build's allocators can do.
+  std::printf("mlock=yes\nzstd=yes\n");
+}
+
+void* memoryOpen(int) { return NBDKIT_HANDLE_NOT_NEEDED; }
+int64_t memoryGetSize(void*) { return g_size; }
+int memoryYes(void*) { return 1; }
+int memoryFuaNative(void*) { return NBDKIT_FUA_NATIVE; }
+int memoryCacheNone(void*) { return NBDKIT_CACHE_NONE; }
+
 int memoryPread(void*, void* buf, uint32_t count, uint64_t offset, uint32_t) {
-  auto* out = static_cast<uint8_t*>(buf);
-  std::shared_lock lock(g_lock);
-  forEachPage(offset, count, [&](uint64_t page, uint64_t in, uint64_t len, uint64_t at) {
-    auto it = g_pages.find(page);
-    if (it == g_pages.end())
-      std::memset(out + at, 0, len);
-    else
-      std::memcpy(out + at, it->second->bytes + in, len);
-  });
+  if (g_flat != nullptr)
+    std::memcpy(buf, g_flat + offset, count);
+  else
+    g_pages->read(static_cast<uint8_t*>(buf), count, offset);
   return 0;
 }
 
 int memoryPwrite(void*, const void* buf, uint32_t count, uint64_t offset, uint32_t) {
-  auto* in = static_cast<const uint8_t*>(buf);
-  std::unique_lock lock(g_lock);
-  forEachPage(offset, count, [&](uint64_t page, uint64_t inPage, uint64_t len, uint64_t at) {
-    auto& slot = g_pages[page];
-    if (!slot) {
-      if (allZero(in + at, len)) {
-        g_pages.erase(page);  // writing zeroes to a hole keeps it a hole
-        return;
-      }
-      slot.reset(new Page());  // value-initialised: zero-filled
-    }
-    std::memcpy(slot->bytes + inPage, in + at, len);
-  });
-  return 0;
+  if (g_flat != nullptr) {
+    std::memcpy(g_flat + offset, buf, count);
+    return 0;
+  }
+  return g_pages->write(static_cast<const uint8_t*>(buf), count, offset) ? 0 : -1;
 }
 
 int memoryZero(void*, uint32_t count, uint64_t offset, uint32_t) {
-  std::unique_lock lock(g_lock);
-  forEachPage(offset, count, [&](uint64_t page, uint64_t in, uint64_t len, uint64_t) {
-    auto it = g_pages.find(page);
-    if (it == g_pages.end()) return;
-    if (len == kPageSize) {
-      g_pages.erase(it);
-    } else {
-      std::memset(it->second->bytes + in, 0, len);
-      if (allZero(it->second->bytes, kPageSize)) g_pages.erase(it);
-    }
-  });
-  return 0;
+  if (g_flat != nullptr) {
+    std::memset(g_flat + offset, 0, count);
+    return 0;
+  }
+  return g_pages->write(nullptr, count, offset) ? 0 : -1;
 }
 
 int memoryTrim(void* h, uint32_t count, uint64_t offset, uint32_t flags) {
@@ -116,15 +253,16 @@ int memoryTrim(void* h, uint32_t count, uint64_t offset, uint32_t flags) {
 int memoryFlush(void*, uint32_t) { return 0; }
 
 int memoryExtents(void*, uint32_t count, uint64_t offset, uint32_t flags, struct nbdkit_extents* extents) {
-  std::shared_lock lock(g_lock);
   uint64_t end = std::min<uint64_t>(offset + count, static_cast<uint64_t>(g_size));
+  if (g_flat != nullptr) return nbdkit_add_extent(extents, offset, end - offset, 0);  // all data
+  std::shared_lock lock(g_pages->lock());
   uint64_t pos = offset;
   while (pos < end) {
     uint64_t page = pos / kPageSize;
-    bool present = g_pages.count(page) != 0;
+    bool present = g_pages->present(page);
     uint64_t runEnd = (page + 1) * kPageSize;
     // Merge neighbouring pages of the same kind into one extent.
-    while (runEnd < end && (g_pages.count(runEnd / kPageSize) != 0) == present) runEnd += kPageSize;
+    while (runEnd < end && g_pages->present(runEnd / kPageSize) == present) runEnd += kPageSize;
     runEnd = std::min(runEnd, end);
     if (nbdkit_add_extent(extents, pos, runEnd - pos, present ? 0 : NBDKIT_EXTENT_HOLE | NBDKIT_EXTENT_ZERO) == -1)
       return -1;
@@ -137,11 +275,15 @@ int memoryExtents(void*, uint32_t count, uint64_t offset, uint32_t flags, struct
 struct nbdkit_plugin makePlugin() {
   struct nbdkit_plugin p {};
   p.name = "memory";
-  p.longname = "nbdcage sparse memory plugin";
+  p.longname = "nbdcage memory plugin";
   p.version = NBDCAGE_VERSION;
   p.config = memoryConfig;
   p.config_complete = memoryConfigComplete;
-  p.config_help = "size=<SIZE>  (required) Size of the RAM disk.";
+  p.config_help =
+      "size=<SIZE>  (required) Size of the RAM disk.\n"
+      "allocator=sparse|malloc[,mlock=true]|zstd  How the disk is kept (default sparse).";
+  p.unload = memoryUnload;
+  p.dump_plugin = memoryDumpPlugin;
   p.magic_config_key = "size";
   p.open = memoryOpen;
   p.get_size = memoryGetSize;

@@ -580,8 +580,16 @@ std::string pluginShortName(const std::string& path) {
   return base;
 }
 
+bool Config::configuredFromStdin() const {
+  for (const auto& p : params)
+    if (p == "-" || p.ends_with("=-")) return true;
+  return false;
+}
+
 std::string Config::onCrash() const {
   if (!onPluginCrash.empty()) return onPluginCrash;
+  // A new host could not read it again: its stdin is nothing by then.
+  if (configuredFromStdin()) return "fail";
   // Their disks live in the host's memory (or its private /tmp).
   static const char* const kInMemory[] = {"memory", "data", "tmpdisk"};
   for (const char* name : kInMemory)

@@ -65,7 +65,10 @@ struct Config {
   // --on-plugin-crash, or its default: "fail" for plugins that keep the
   // export's data in their own memory (a new host would serve an empty
   // disk under the same name), else "restart".
+  // Also "fail" for a plugin configured from standard input (sh -,
+  // password=-), which a new host could not read again.
   std::string onCrash() const;
+  bool configuredFromStdin() const;  // a parameter is "-" or KEY=-
   // --log, or its default: syslog for a daemon, else stderr.
   std::string logTo() const { return log.value_or(daemonize() ? "syslog" : "stderr"); }
 };

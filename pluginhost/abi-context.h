@@ -28,6 +28,9 @@ namespace nbdcage::host {
 // Names the plugin in every message it logs ("nbdcage: memory: error: ...").
 void setLogName(const std::string& name);
 void setVerbose(bool verbose);
+// nbdkit_stdio_safe()'s answer: true while the first host configures its
+// plugin with nbdcage's stdin.
+void setStdioSafe(bool safe);
 
 // What nbdkit_export_name() and nbdkit_peer_*() answer on a thread that
 // works for one connection (its open, its requests, its close).

@@ -12,6 +12,7 @@
 #include <capnp/rpc-twoparty.h>
 #include <kj/async-io.h>
 #include <kj/debug.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/mman.h>
@@ -54,6 +55,7 @@ Args parseArgs(int argc, char** argv) {
     std::string opt = argv[i];
     if (opt == "--verbose") a.verbose = true;
     else if (opt == "--swap") a.swap = true;
+    else if (opt == "--stdio-safe") nbdcage::host::setStdioSafe(true);
     else if (opt == "--dump-plugin") a.mode = Args::Mode::kDumpPlugin;
     else if (opt == "--plugin-version") a.mode = Args::Mode::kPluginVersion;
     else if (opt == "--plugin-help") a.mode = Args::Mode::kPluginHelp;
@@ -165,6 +167,13 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (!configure(*plugin, args.params)) return 1;
+  // Configured: stdin was the user's for that only (a script on stdin, a
+  // password prompt); from now on it is nothing.
+  nbdcage::host::setStdioSafe(false);
+  if (int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC); devnull >= 0) {
+    dup2(devnull, STDIN_FILENO);
+    close(devnull);
+  }
 
   {
     auto io = kj::setupAsyncIo();

@@ -9,6 +9,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cinttypes>
+#include <cmath>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -20,6 +21,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <termios.h>
 #include <unistd.h>
 
 #include "pluginhost/abi-context.h"
@@ -114,6 +116,13 @@ int parseInteger(const char* what, const char* str, T* r) {
 
 void setLogName(const std::string& name) { g_logName = name; }
 void setVerbose(bool verbose) { g_verbose = verbose; }
+
+// Whether the plugin may use stdin and stdout while it configures itself:
+// the first host gets nbdcage's stdin for that (not with -s, where stdin
+// is the client); restarted hosts, and every host once configured, get
+// /dev/null.  (stdout is always our stderr, or the probe's stdout.)
+std::atomic<bool> g_stdioSafe{false};
+void setStdioSafe(bool safe) { g_stdioSafe = safe; }
 void setThreadConnection(const Connection* connection) { t_connection = connection; }
 
 int takeThreadError() {
@@ -266,6 +275,41 @@ int nbdkit_parse_uint32_t(const char* w, const char* s, uint32_t* r) { return pa
 int nbdkit_parse_int64_t(const char* w, const char* s, int64_t* r) { return parseInteger(w, s, r); }
 int nbdkit_parse_uint64_t(const char* w, const char* s, uint64_t* r) { return parseInteger(w, s, r); }
 
+// password=-: one line from nbdcage's stdin, which the first host has
+// while it configures its plugin; on a terminal, with a prompt and no echo.
+static int readPasswordFromStdin(char** password) {
+  if (!g_stdioSafe) {
+    nbdkit_error("password=-: standard input is not available here (with -s it is the client; a restarted plugin "
+                 "host has none); use password=+FILE");
+    return -1;
+  }
+  bool tty = isatty(STDIN_FILENO);
+  struct termios saved;
+  if (tty && tcgetattr(STDIN_FILENO, &saved) == 0) {
+    struct termios quiet = saved;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    (void)!write(STDIN_FILENO, "password: ", 10);  // a terminal is read-write; our stderr is a relayed pipe
+  } else {
+    tty = false;
+  }
+  std::string line;
+  char c;
+  ssize_t n;
+  while ((n = read(STDIN_FILENO, &c, 1)) == 1 && c != '\n') line += c;
+  if (tty) {
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+    (void)!write(STDIN_FILENO, "\n", 1);
+  }
+  if (n < 0) {
+    nbdkit_error("password=-: reading standard input: %m");
+    return -1;
+  }
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  *password = strdup(line.c_str());
+  return *password ? 0 : -1;
+}
+
 int nbdkit_read_password(const char* value, char** password) {
   *password = nullptr;
   if (value[0] == '+') {
@@ -287,16 +331,17 @@ int nbdkit_read_password(const char* value, char** password) {
     *password = line;
     return 0;
   }
-  if (value[0] == '-') {
-    // The host has no terminal and inherits no descriptors beyond its own.
-    nbdkit_error("password=%s is not supported: the plugin host has no terminal; use password=+FILE", value);
+  if (std::strcmp(value, "-") == 0) return readPasswordFromStdin(password);
+  if (value[0] == '-' && value[1] != '\0') {
+    nbdkit_error("password=%s (a descriptor) is not supported: the plugin host inherits no descriptors from "
+                 "nbdcage; use password=+FILE or password=- (standard input)", value);
     return -1;
   }
   *password = strdup(value);
   return *password ? 0 : -1;
 }
 
-int nbdkit_stdio_safe(void) { return 0; }  // the host's stdin is /dev/null
+int nbdkit_stdio_safe(void) { return g_stdioSafe ? 1 : 0; }
 
 int nbdkit_nanosleep(unsigned sec, unsigned nsec) {
   auto duration = std::chrono::seconds(sec) + std::chrono::nanoseconds(nsec);
@@ -325,6 +370,120 @@ const char* nbdkit_export_name(void) {
 }
 
 int nbdkit_is_tls(void) { return 0; }
+
+// No label is known: the frontend holds the socket, and asks for none.
+char* nbdkit_peer_security_context(void) {
+  nbdkit_error("nbdkit_peer_security_context: no security label is known for this client");
+  return nullptr;
+}
+// Without TLS there is no certificate: "" (not an error), as nbdkit says.
+char* nbdkit_peer_tls_dn(void) { return strdup(""); }
+char* nbdkit_peer_tls_issuer_dn(void) { return strdup(""); }
+
+int nbdkit_parse_delay(const char* what, const char* str, unsigned* sec, unsigned* nsec) {
+  // A decimal number, then s (or nothing), ms, us or μs, or ns.
+  const char* p = str;
+  uint64_t whole = 0, frac = 0, fracDigits = 0;
+  bool digits = false;
+  while (*p >= '0' && *p <= '9' && whole < UINT64_MAX / 100) whole = whole * 10 + static_cast<unsigned>(*p++ - '0'), digits = true;
+  if (*p == '.') {
+    ++p;
+    while (*p >= '0' && *p <= '9') {
+      if (fracDigits < 9) frac = frac * 10 + static_cast<unsigned>(*p - '0'), ++fracDigits;
+      ++p, digits = true;
+    }
+  }
+  uint64_t scale;  // nanoseconds per unit
+  std::string unit = p;
+  if (unit.empty() || unit == "s") scale = 1000000000;
+  else if (unit == "ms") scale = 1000000;
+  else if (unit == "us" || unit == "\u03bcs" || unit == "\u00b5s") scale = 1000;
+  else if (unit == "ns") scale = 1;
+  else scale = 0;
+  while (fracDigits < 9) frac *= 10, ++fracDigits;  // now in 1e-9 of a unit
+  if (!digits || scale == 0 || whole > UINT64_MAX / scale) {
+    nbdkit_error("%s: could not parse delay '%s' (give e.g. 1.5, 100ms, 10us or 500ns)", what, str);
+    return -1;
+  }
+  uint64_t ns = whole * scale + frac * scale / 1000000000;
+  if (ns / 1000000000 > UINT_MAX) {
+    nbdkit_error("%s: delay '%s' is too long", what, str);
+    return -1;
+  }
+  if (sec) *sec = static_cast<unsigned>(ns / 1000000000);
+  if (nsec) *nsec = static_cast<unsigned>(ns % 1000000000);
+  return 0;
+}
+
+int nbdkit_parse_probability(const char* what, const char* str, double* r) {
+  // N, N%, N:M or N/M (N and M floating point; M not zero).
+  char* end;
+  errno = 0;
+  double a = strtod(str, &end);
+  bool ok = end != str && errno == 0;
+  if (ok && *end == '%') {
+    a /= 100, ++end;
+  } else if (ok && (*end == ':' || *end == '/')) {
+    const char* b0 = end + 1;
+    double b = strtod(b0, &end);
+    ok = end != b0 && b != 0;
+    a = ok ? a / b : 0;
+  }
+  if (!ok || *end != '\0' || !std::isfinite(a) || a < 0) {
+    nbdkit_error("%s: could not parse probability '%s' (give e.g. 0.1, 10%%, 1:10 or 1/10)", what, str);
+    return -1;
+  }
+  *r = a;
+  return 0;
+}
+
+const char* nbdkit_timestamp(void) {
+  thread_local char text[64];
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  gmtime_r(&ts.tv_sec, &tm);
+  size_t n = strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S", &tm);
+  snprintf(text + n, sizeof text - n, ".%06ld", ts.tv_nsec / 1000);
+  return text;
+}
+
+namespace {
+// One hexdump row of up to 16 bytes: "PREFIXOFFSET: xx xx ...  |text|".
+std::string hexRow(const uint8_t* b, size_t n, const char* prefix, const char* mark, uint64_t offset) {
+  char line[128];
+  int at = snprintf(line, sizeof line, "%s%s%08" PRIx64 ":", prefix ? prefix : "", mark, offset);
+  for (size_t i = 0; i < 16; ++i)
+    at += i < n ? snprintf(line + at, sizeof line - static_cast<size_t>(at), "%s %02x", i == 8 ? " " : "", b[i])
+                : snprintf(line + at, sizeof line - static_cast<size_t>(at), "%s   ", i == 8 ? " " : "");
+  std::string out(line, static_cast<size_t>(at));
+  out += "  |";
+  for (size_t i = 0; i < n; ++i) out += b[i] >= 32 && b[i] < 127 ? static_cast<char>(b[i]) : '.';
+  return out + "|";
+}
+}  // namespace
+
+void nbdkit_debug_hexdump(const void* buf, size_t len, const char* prefix, uint64_t start) {
+  if (!g_verbose) return;
+  const auto* b = static_cast<const uint8_t*>(buf);
+  for (size_t i = 0; i < len; i += 16)
+    emit("debug", hexRow(b + i, std::min<size_t>(16, len - i), prefix, "", start + i));
+}
+
+void nbdkit_debug_hexdiff(const void* buf1, const void* buf2, size_t len, const char* prefix, uint64_t start) {
+  if (!g_verbose) return;
+  const auto* a = static_cast<const uint8_t*>(buf1);
+  const auto* b = static_cast<const uint8_t*>(buf2);
+  for (size_t i = 0; i < len; i += 16) {
+    size_t n = std::min<size_t>(16, len - i);
+    if (memcmp(a + i, b + i, n) == 0) {
+      emit("debug", hexRow(a + i, n, prefix, " ", start + i));
+    } else {
+      emit("debug", hexRow(a + i, n, prefix, "-", start + i));
+      emit("debug", hexRow(b + i, n, prefix, "+", start + i));
+    }
+  }
+}
 
 // As nbdkit: copies at most *addrlen bytes and sets *addrlen to the full
 // length (getpeername's contract).

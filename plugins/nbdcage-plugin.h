@@ -98,6 +98,22 @@ extern int nbdkit_peer_name(struct sockaddr *addr, socklen_t *addrlen);
 extern int64_t nbdkit_peer_pid(void);
 extern int64_t nbdkit_peer_uid(void);
 extern int64_t nbdkit_peer_gid(void);
+/* nbdkit 1.36-1.40: the client's security label (SO_PEERSEC; an error
+ * where the kernel has none for it) and its TLS certificate's DN and
+ * issuer ("" without TLS).  Free the strings. */
+extern char *nbdkit_peer_security_context(void);
+extern char *nbdkit_peer_tls_dn(void);
+extern char *nbdkit_peer_tls_issuer_dn(void);
+
+/* nbdkit 1.36-1.46 helpers: "1.5", "100ms", "10us", "1ns" into seconds
+ * and nanoseconds; "0.1", "10%", "1:10", "1/10" into a probability;
+ * "YYYY-MM-DD HH:MM:SS.UUUUUU" (thread-local, for debug lines); and
+ * hexdumps of a buffer, or of where two differ, to the debug output. */
+extern int nbdkit_parse_delay(const char *what, const char *str, unsigned *sec, unsigned *nsec);
+extern int nbdkit_parse_probability(const char *what, const char *str, double *r);
+extern const char *nbdkit_timestamp(void);
+extern void nbdkit_debug_hexdump(const void *buf, size_t len, const char *prefix, uint64_t start);
+extern void nbdkit_debug_hexdiff(const void *buf1, const void *buf2, size_t len, const char *prefix, uint64_t start);
 
 extern const char *nbdkit_strdup_intern(const char *str);
 extern const char *nbdkit_strndup_intern(const char *str, size_t n);

@@ -28,7 +28,7 @@ struct ChildPlan {
   std::vector<char*> argv;
   std::vector<char*> envp;
   const char* startDir;
-  int controlFd, stderrFd, stdoutFd;
+  int controlFd, stderrFd, stdoutFd, stdinFd;
   int parentPidfd;  // readable once the frontend is gone
   bool userNamespace;
   char uidMap[64], gidMap[64];
@@ -42,8 +42,8 @@ void writeFile(const char* path, const char* text) {
 }
 
 [[noreturn]] void runChild(const ChildPlan& p) {
-  int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (devnull < 0 || dup2(devnull, STDIN_FILENO) < 0) _exit(126);
+  int in = p.stdinFd >= 0 ? p.stdinFd : open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (in < 0 || dup2(in, STDIN_FILENO) < 0) _exit(126);
   if (p.controlFd >= 0 && dup2(p.controlFd, 3) < 0) _exit(126);
   if (dup2(p.stderrFd, STDERR_FILENO) < 0) _exit(126);
   // A plugin's printf never reaches a client.
@@ -110,6 +110,7 @@ HostProcess HostProcess::spawn(const Spec& spec) {
     plan.stderrFd = p[1];
   }
   plan.stdoutFd = spec.stdoutFd;
+  plan.stdinFd = spec.stdinFd;
   snprintf(plan.uidMap, sizeof plan.uidMap, "0 %u 1", static_cast<unsigned>(geteuid()));
   snprintf(plan.gidMap, sizeof plan.gidMap, "0 %u 1", static_cast<unsigned>(getegid()));
   int self = static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0));

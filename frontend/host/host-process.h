@@ -46,6 +46,7 @@ class HostProcess {
     bool relayStderr = false;
     bool limitRelay = true;
     int stdoutFd = -1;              // becomes fd 1 (-1: the same as stderr)
+    int stdinFd = -1;               // becomes fd 0 (-1: /dev/null)
     bool namespaces = true;         // false: the machine's (--no-sandbox)
     bool network = false;           // keep the machine's network namespace
   };

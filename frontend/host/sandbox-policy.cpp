@@ -98,6 +98,9 @@ SandboxPolicy makeSandboxPolicy(const Config& c) {
     if (kPathKeys.count(key)) grant(p, value, writable);
     else if (kReadOnlyPathKeys.count(key)) grant(p, value, false);
     else if (key == "url" && value.starts_with("file://")) grant(p, value.substr(7), false);
+    // nbdkit_read_password's +FILE (password=, proxy-password=, ...).
+    else if (key.find("password") != std::string::npos && value.size() > 1 && value[0] == '+')
+      grant(p, value.substr(1), false);
   }
   for (const auto& a : c.allowPaths) {
     bool ro = a.ends_with(":ro");

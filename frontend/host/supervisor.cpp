@@ -150,7 +150,7 @@ Supervisor::~Supervisor() {
   dedicated_.clear();
 }
 
-kj::Own<Supervisor::Host> Supervisor::spawnHost() {
+kj::Own<Supervisor::Host> Supervisor::spawnHost(bool withStdin) {
   int sv[2];
   KJ_SYSCALL(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
   kj::AutoCloseFd ours(sv[0]), theirs(sv[1]);
@@ -158,6 +158,8 @@ kj::Own<Supervisor::Host> Supervisor::spawnHost() {
   if (config_.verbose) args.push_back("--verbose");
   if (config_.readonly) args.push_back("--readonly");
   if (config_.swap) args.push_back("--swap");
+  withStdin = withStdin && !config_.single;
+  if (withStdin) args.push_back("--stdio-safe");
   args.push_back("--threads");
   args.push_back(std::to_string(config_.threads));
   appendPluginArgs(config_, sandbox_, args);
@@ -169,6 +171,7 @@ kj::Own<Supervisor::Host> Supervisor::spawnHost() {
   // Always the directory nbdcage started in: a daemon has left it, but a
   // restarted host must resolve relative parameters as the first one did.
   spec.startDir = startDir_;
+  spec.stdinFd = withStdin ? STDIN_FILENO : -1;
   spec.controlFd = theirs.get();
   spec.relayStderr = true;  // its messages go through our log
   spec.limitRelay = !config_.verbose;
@@ -265,7 +268,10 @@ int Supervisor::reap(Host& host, bool expected) {
     reportCrashLoop(host);
     if (policy == "fail" && lost_.empty())
       lost_ = "the plugin host for '" + config_.plugin + "' " + how +
-              ", and the data it kept in memory went with it; restart nbdcage (see --on-plugin-crash)";
+              (config_.configuredFromStdin()
+                   ? ", and what it read from standard input cannot be read again"
+                   : ", and the data it kept in memory went with it") +
+              "; restart nbdcage (see --on-plugin-crash)";
     if (policy == "exit") crashFulfiller_->fulfill(1);
   }
   return code;
@@ -274,7 +280,7 @@ int Supervisor::reap(Host& host, bool expected) {
 int Supervisor::start() {
   kj::Own<Host> host;
   try {
-    host = spawnHost();
+    host = spawnHost(/*withStdin=*/true);
   } catch (const HostError& e) {
     fprintf(stderr, "nbdcage: %s\n", e.what());
     return 1;
@@ -688,6 +694,10 @@ int probePlugin(const Config& config, const SandboxPolicy& sandbox, Probe what) 
   spec.env = sandbox.hostEnv();
   spec.startDir = std::filesystem::current_path().string();
   spec.stdoutFd = STDOUT_FILENO;  // the facts are for our caller
+  if (!config.single) {
+    spec.stdinFd = STDIN_FILENO;
+    spec.args.insert(spec.args.begin(), "--stdio-safe");
+  }
   spec.namespaces = sandbox.enabled;
   spec.network = sandbox.network;
   try {

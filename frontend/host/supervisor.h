@@ -108,7 +108,9 @@ class Supervisor {
   kj::Promise<T> callHost(Call call, uint64_t dedicatedId = 0);
   template <typename T, typename Call>
   T ask(Call call);  // any other thread
-  kj::Own<Host> spawnHost();
+  // `withStdin`: the host configures its plugin with our stdin (the first
+  // one only, and never with -s: see nbdkit_stdio_safe).
+  kj::Own<Host> spawnHost(bool withStdin = false);
   void watchHost(Host& host);
   void watchLiveness(Host& host);
   kj::Promise<void> ping(uint64_t generation);

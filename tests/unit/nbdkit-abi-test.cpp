@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "pluginhost/abi-context.h"
 
@@ -98,4 +99,64 @@ TEST_CASE("nbdkit_absolute_path keeps absolute paths and anchors relative ones a
   CHECK(r[0] == '/');
   CHECK(std::strstr(r, "/rel") != nullptr);
   free(r);
+}
+
+TEST_CASE("nbdkit_parse_delay: seconds with fractions, ms, us, ns") {
+  unsigned s = 99, ns = 99;
+  CHECK(nbdkit_parse_delay("d", "1", &s, &ns) == 0);
+  CHECK((s == 1 && ns == 0));
+  CHECK(nbdkit_parse_delay("d", "1.25", &s, &ns) == 0);
+  CHECK((s == 1 && ns == 250000000));
+  CHECK(nbdkit_parse_delay("d", "2s", &s, &ns) == 0);
+  CHECK((s == 2 && ns == 0));
+  CHECK(nbdkit_parse_delay("d", "1500ms", &s, &ns) == 0);
+  CHECK((s == 1 && ns == 500000000));
+  CHECK(nbdkit_parse_delay("d", "1.2us", &s, &ns) == 0);
+  CHECK((s == 0 && ns == 1200));
+  CHECK(nbdkit_parse_delay("d", "120\u03bcs", &s, &ns) == 0);
+  CHECK((s == 0 && ns == 120000));
+  CHECK(nbdkit_parse_delay("d", "7ns", &s, &ns) == 0);
+  CHECK((s == 0 && ns == 7));
+  CHECK(nbdkit_parse_delay("d", "3", nullptr, &ns) == 0);  // either result may be discarded
+  // Errors leave the results alone.
+  s = ns = 42;
+  for (const char* bad : {"", "ms", "1m", "1.5h", "-1", "1 s", "99999999999999999999"}) {
+    CHECK(nbdkit_parse_delay("d", bad, &s, &ns) == -1);
+    CHECK((s == 42 && ns == 42));
+  }
+}
+
+TEST_CASE("nbdkit_parse_probability: decimals, percentages and ratios") {
+  double p = -1;
+  CHECK(nbdkit_parse_probability("p", "0.1", &p) == 0);
+  CHECK(p == doctest::Approx(0.1));
+  CHECK(nbdkit_parse_probability("p", "1e-1", &p) == 0);
+  CHECK(p == doctest::Approx(0.1));
+  CHECK(nbdkit_parse_probability("p", "10%", &p) == 0);
+  CHECK(p == doctest::Approx(0.1));
+  CHECK(nbdkit_parse_probability("p", "1:10", &p) == 0);
+  CHECK(p == doctest::Approx(0.1));
+  CHECK(nbdkit_parse_probability("p", "1/10", &p) == 0);
+  CHECK(p == doctest::Approx(0.1));
+  CHECK(nbdkit_parse_probability("p", "200%", &p) == 0);  // not clamped: the caller may
+  CHECK(p == doctest::Approx(2.0));
+  for (const char* bad : {"", "x", "1/0", "-0.5", "10%%", "1:", "inf", "nan"})
+    CHECK(nbdkit_parse_probability("p", bad, &p) == -1);
+}
+
+TEST_CASE("nbdkit_timestamp is a UTC date and time with microseconds") {
+  std::string t = nbdkit_timestamp();
+  REQUIRE(t.size() == 26);
+  CHECK((t[4] == '-' && t[7] == '-' && t[10] == ' ' && t[13] == ':' && t[16] == ':' && t[19] == '.'));
+}
+
+TEST_CASE("without TLS the peer's DNs are empty, and there is no security label") {
+  char* dn = nbdkit_peer_tls_dn();
+  char* issuer = nbdkit_peer_tls_issuer_dn();
+  REQUIRE((dn != nullptr && issuer != nullptr));
+  CHECK(std::string(dn).empty());
+  CHECK(std::string(issuer).empty());
+  free(dn);
+  free(issuer);
+  CHECK(nbdkit_peer_security_context() == nullptr);
 }

@@ -30,6 +30,9 @@ const std::set<std::string> kExecPlugins = {"sh",     "eval",    "cc",       "py
 // script= (language plugins), tar= (tar).  Scripts are only read.
 const std::set<std::string> kPathKeys = {"file", "dir", "tar"};
 const std::set<std::string> kReadOnlyPathKeys = {"script"};
+// ... except where a plugin gives such a key another meaning: tar's file=
+// names a member inside the archive, never a path to grant.
+const std::set<std::pair<std::string, std::string>> kNotPaths = {{"tar", "file"}};
 
 void grant(SandboxPolicy& p, const std::string& path, bool writable) {
   std::error_code ec;
@@ -95,6 +98,7 @@ SandboxPolicy makeSandboxPolicy(const Config& c) {
       continue;
     }
     std::string key = param.substr(0, eq), value = param.substr(eq + 1);
+    if (kNotPaths.count({pluginShortName(c.pluginPath), key})) continue;
     if (kPathKeys.count(key)) grant(p, value, writable);
     else if (kReadOnlyPathKeys.count(key)) grant(p, value, false);
     else if (key == "url" && value.starts_with("file://")) grant(p, value.substr(7), false);

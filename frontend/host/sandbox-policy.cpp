@@ -30,6 +30,11 @@ const std::set<std::string> kExecPlugins = {"sh",     "eval",    "cc",       "py
 // script= (language plugins), tar= (tar).  Scripts are only read.
 const std::set<std::string> kPathKeys = {"file", "dir", "tar"};
 const std::set<std::string> kReadOnlyPathKeys = {"script"};
+// nbdcage's own plugins whose whole purpose is to fetch over the network
+// declare it: they get the network without --allow-network (curl: unless
+// its url= is a file:// one).  A third-party plugin of the same name
+// (nbdkit's curl) still needs the user's --allow-network.
+const std::set<std::string> kNetworkPlugins = {"curl"};
 // ... except where a plugin gives such a key another meaning: tar's file=
 // names a member inside the archive, never a path to grant.
 const std::set<std::pair<std::string, std::string>> kNotPaths = {{"tar", "file"}};
@@ -89,12 +94,25 @@ SandboxPolicy makeSandboxPolicy(const Config& c) {
   SandboxPolicy p;
   p.enabled = c.sandbox;
   p.network = c.allowNetwork;
+  if (kNetworkPlugins.count(pluginShortName(c.pluginPath)) &&
+      fs::path(c.pluginPath).filename().string().starts_with("nbdcage-")) {
+    bool local = false;
+    for (const auto& param : c.params) {
+      // url=URL, or the bare URL (whose own '=' come after its "://").
+      bool bare = param.find('=') == std::string::npos || param.find("://") < param.find('=');
+      std::string value = param.starts_with("url=") ? param.substr(4) : bare ? param : "";
+      if (!value.empty()) local = value.starts_with("file://") || value.starts_with("file:/");
+    }
+    p.network = p.network || !local;
+  }
   p.exec = c.allowExec || kExecPlugins.count(pluginShortName(c.pluginPath)) > 0;
   bool writable = !c.readonly;
   for (const auto& param : c.params) {
     auto eq = param.find('=');
-    if (eq == std::string::npos) {
-      grant(p, param, writable);  // a bare value: the plugin's magic key
+    if (eq == std::string::npos || param.find("://") < eq) {
+      // A bare value: the plugin's magic key (curl's url: a file:// one is read).
+      if (param.starts_with("file://")) grant(p, param.substr(7), false);
+      else grant(p, param, writable);
       continue;
     }
     std::string key = param.substr(0, eq), value = param.substr(eq + 1);

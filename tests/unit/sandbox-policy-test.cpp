@@ -189,3 +189,35 @@ TEST_CASE("plugins that keep their disk in memory fail by default after a crash;
   CHECK(nbdcage::pluginShortName("/x/nbdkit-python-plugin.so") == "python");
   CHECK(nbdcage::pluginShortName("/x/my-plugin.so") == "my-plugin.so");
 }
+
+TEST_CASE("nbdcage's curl declares the network, unless its URL is a file; nbdkit's curl does not") {
+  Scratch s;
+  Config ours = withPlugin("nbdcage-curl-plugin.so");
+  ours.params = {"http://example.com/disk.img?a=b"};
+  CHECK(makeSandboxPolicy(ours).network);
+  ours.params = {"url=https://example.com/disk.img"};
+  CHECK(makeSandboxPolicy(ours).network);
+  ours.params = {"file://" + (s / "disk.img")};
+  SandboxPolicy local = makeSandboxPolicy(ours);
+  CHECK_FALSE(local.network);
+  CHECK(granted(local, s / "disk.img", false));  // a bare file:// URL: its file, read-only
+  Config theirs = withPlugin("nbdkit-curl-plugin.so");
+  theirs.params = {"url=http://example.com/disk.img"};
+  CHECK_FALSE(makeSandboxPolicy(theirs).network);
+  theirs.allowNetwork = true;
+  CHECK(makeSandboxPolicy(theirs).network);
+}
+
+TEST_CASE("tar's file= names a member, not a path; +FILE passwords are granted read-only") {
+  Scratch s;
+  Config tar = withPlugin("nbdcage-tar-plugin.so");
+  tar.params = {"tar=" + (s / "disk.img"), "file=" + (s / "sub")};
+  SandboxPolicy p = makeSandboxPolicy(tar);
+  CHECK(granted(p, s / "disk.img", true));
+  CHECK(p.paths.size() == 1);
+  Config curl = withPlugin("nbdkit-curl-plugin.so");
+  curl.params = {"url=http://x/", "password=+" + (s / "disk.img"), "proxy-password=+" + (s / "sub")};
+  SandboxPolicy q = makeSandboxPolicy(curl);
+  CHECK(granted(q, s / "disk.img", false));
+  CHECK(granted(q, s / "sub", false));
+}

@@ -56,11 +56,16 @@ for i in range(64):
   kill "$pid"; wait "$pid" || true
   echo $((after - before))
 }
-sparse=$(rss_growth sparse)
-zstd=$(rss_growth zstd)
-echo "host memory for 64 MiB of text: sparse $sparse KiB, zstd $zstd KiB"
-[ "$sparse" -gt 50000 ] || fail "sparse grew by $sparse KiB only: the measure is wrong"
-[ "$zstd" -lt $((sparse / 4)) ] || fail "zstd does not compress: $zstd KiB against sparse's $sparse"
+if ldd "${NBDCAGE_PLUGINHOST:?}" 2>/dev/null | grep -q libasan; then
+  # Its quarantine keeps what was freed: the host's memory says nothing.
+  echo "(zstd's compression not measured under AddressSanitizer)"
+else
+  sparse=$(rss_growth sparse)
+  zstd=$(rss_growth zstd)
+  echo "host memory for 64 MiB of text: sparse $sparse KiB, zstd $zstd KiB"
+  [ "$sparse" -gt 50000 ] || fail "sparse grew by $sparse KiB only: the measure is wrong"
+  [ "$zstd" -lt $((sparse / 4)) ] || fail "zstd does not compress: $zstd KiB against sparse's $sparse"
+fi
 
 check_error() {  # check_error PATTERN ARGS...
   pattern=$1; shift

@@ -119,9 +119,25 @@ class PageMap {
   std::shared_mutex& lock() { return lock_; }
 
  private:
+  // One context of each kind per thread, made once: zstd's one-shot calls
+  // would allocate and free a context for every page.
+  static ZSTD_CCtx* compressor() {
+    thread_local std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> c(ZSTD_createCCtx(), ZSTD_freeCCtx);
+    return c.get();
+  }
+  static ZSTD_DCtx* decompressor() {
+    thread_local std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> d(ZSTD_createDCtx(), ZSTD_freeDCtx);
+    return d.get();
+  }
+
   bool pack(const uint8_t* page, std::vector<uint8_t>& out) const {
     out.resize(ZSTD_compressBound(kPageSize));
-    size_t n = ZSTD_compress(out.data(), out.size(), page, kPageSize, 1);
+    if (compressor() == nullptr) {
+      nbdkit_error("zstd: cannot make a compression context");
+      errno = ENOMEM;
+      return false;
+    }
+    size_t n = ZSTD_compressCCtx(compressor(), out.data(), out.size(), page, kPageSize, 1);
     if (ZSTD_isError(n)) {
       nbdkit_error("zstd: %s", ZSTD_getErrorName(n));
       errno = EIO;
@@ -132,7 +148,8 @@ class PageMap {
     return true;
   }
   static void unpack(const std::vector<uint8_t>& stored, uint8_t* page) {
-    size_t n = ZSTD_decompress(page, kPageSize, stored.data(), stored.size());
+    if (decompressor() == nullptr) std::abort();  // no memory for a context: nothing better to do
+    size_t n = ZSTD_decompressDCtx(decompressor(), page, kPageSize, stored.data(), stored.size());
     if (ZSTD_isError(n) || n != kPageSize) std::abort();  // we wrote it: corrupt memory
   }
 

@@ -136,6 +136,7 @@ int applyLandlock(const SandboxPolicy& policy, const PreparedPaths& paths) {
   if (paths.privateTmp) {
     rules.allow("/tmp", all);
     rules.allow("/dev/shm", all);
+    rules.allow("/var/tmp", all);
   }
   for (const auto& g : paths.grants) rules.allowFd(g.fd, g.writable ? all : kReadExec);
   if (syscall(SYS_landlock_restrict_self, rules.fd(), 0) < 0) {

@@ -138,7 +138,7 @@ int idmapNamespace(unsigned ownerUid, unsigned ownerGid, unsigned uid, unsigned 
   return ns;
 }
 
-// The mount layer: a private /tmp and /dev/shm; as an unprivileged
+// The mount layer: a private /tmp, /var/tmp and /dev/shm; as an unprivileged
 // identity, directories it cannot search (a 0700 /root above a granted
 // file, say) hidden under tmpfs; and every grant mounted at its own path
 // again, read-only where granted read-only and, for the identity,
@@ -148,10 +148,12 @@ int idmapNamespace(unsigned ownerUid, unsigned ownerGid, unsigned uid, unsigned 
 bool mountGrants(const SandboxPolicy& policy, PreparedPaths& paths, std::string& why) {
   bool privateTmp = true;
   for (const auto& g : paths.grants)
-    if (g.path == "/" || g.path == "/tmp" || g.path == "/dev" || g.path == "/dev/shm") privateTmp = false;  // all of it
+    if (g.path == "/" || g.path == "/tmp" || g.path == "/dev" || g.path == "/dev/shm" || g.path == "/var" ||
+        g.path == "/var/tmp")
+      privateTmp = false;  // all of it
   bool identity = policy.switchIdentity;
   auto inPrivateTmp = [&](const std::string& path) {
-    return privateTmp && (under(path, "/tmp") || under(path, "/dev/shm"));
+    return privateTmp && (under(path, "/tmp") || under(path, "/dev/shm") || under(path, "/var/tmp"));
   };
   std::sort(paths.grants.begin(), paths.grants.end(),
             [](const auto& a, const auto& b) { return a.path.size() < b.path.size(); });
@@ -201,6 +203,12 @@ bool mountGrants(const SandboxPolicy& policy, PreparedPaths& paths, std::string&
   if (privateTmp) {
     if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0) fatal("mount /tmp");
     if (mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0) fatal("mount /dev/shm");
+    // Where plugins put large temporary files (nbdkit's example3, tmpdisk's
+    // default): ours too, if the machine has one.
+    struct stat vt;
+    if (stat("/var/tmp", &vt) == 0 && S_ISDIR(vt.st_mode) &&
+        mount("tmpfs", "/var/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0)
+      fatal("mount /var/tmp");
   }
   std::vector<std::string> hidden;
   for (const auto& g : paths.grants) {

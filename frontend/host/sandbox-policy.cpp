@@ -27,8 +27,9 @@ const std::set<std::string> kExecPlugins = {"sh",     "eval",    "cc",       "py
 
 // Parameter keys whose value is a path the plugin must reach, with nbdkit's
 // meaning: file= (file, split, ...), dir= (file's directory mode, ondemand),
-// script= (language plugins), tar= (tar).  Scripts are only read.
-const std::set<std::string> kPathKeys = {"file", "dir", "tar"};
+// script= (language plugins), tar= (tar), socket= (nbd's Unix socket to
+// the server it proxies).  Scripts are only read.
+const std::set<std::string> kPathKeys = {"file", "dir", "tar", "socket"};
 const std::set<std::string> kReadOnlyPathKeys = {"script"};
 // nbdcage's own plugins whose whole purpose is to fetch over the network
 // declare it: they get the network without --allow-network (curl: unless
@@ -196,7 +197,7 @@ std::string SandboxPolicy::describe() const {
          (network ? ",inet,inet6" : "") + "\n";
   out += std::string("sandbox_network=") + (network ? "allowed" : "none") + "\n";
   out += std::string("sandbox_exec=") + (exec ? "allowed" : "refused") + "\n";
-  out += "sandbox_private=/proc,/tmp,/dev/shm\n";
+  out += "sandbox_private=/proc,/tmp,/var/tmp,/dev/shm\n";
   for (const auto& g : paths) out += std::string("sandbox_path=") + g.path + (g.writable ? "" : ":ro") + "\n";
   out += "sandbox_limits=core 0, oom_score_adj 1000, processes " +
          (maxProcesses ? std::to_string(maxProcesses) : std::string("unlimited")) + ", address space " +

@@ -77,6 +77,10 @@ struct CompleteDesc {
   uint32_t reserved;
 };
 static_assert(sizeof(CompleteDesc) == 16);
+// CompleteDesc::error beyond every errno: the plugin called
+// nbdkit_disconnect(1), so the client is dropped at once, without a reply
+// to this request or to any other in flight.
+inline constexpr int32_t kErrorDisconnectNow = 0x10000;
 
 // kExtents results, written by the host into the request's buffer.
 struct ExtentEntry {

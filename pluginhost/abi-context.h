@@ -3,6 +3,7 @@
 // global state of the host, and it exists because the C ABI demands it.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -42,6 +43,10 @@ struct Connection {
 };
 // The connection this thread works for (nullptr: none).  Not owned.
 void setThreadConnection(const Connection* connection);
+// Where nbdkit_disconnect() records its wish for this thread's connection
+// (0: none, 1: no new requests, 2: drop the client now); nullptr outside
+// the data calls.  Not owned.
+void setThreadDisconnect(std::atomic<int>* flag);
 
 // nbdkit_set_error's value for this thread: read and cleared.
 int takeThreadError();

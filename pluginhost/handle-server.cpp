@@ -167,9 +167,18 @@ HandleServer::Clock::time_point HandleServer::oldestCallStart() const {
 
 void HandleServer::workerLoop(unsigned worker) {
   setThreadConnection(&connection_);
+  setThreadDisconnect(&disconnect_);
   SubmitDesc d;
   while (nextRequest(worker, d)) {
-    CompleteDesc c = execute(d);
+    // After nbdkit_disconnect(0) requests are failed without the plugin
+    // (ESHUTDOWN, as nbdkit); after nbdkit_disconnect(1) the frontend
+    // drops the client at the first answer it sees.
+    int before = disconnect_.load();
+    CompleteDesc c{};
+    c.tag = d.tag;
+    if (before == 0) c = execute(d);
+    else c.error = ESHUTDOWN;
+    if (disconnect_.load() == 2) c.error = ipc::kErrorDisconnectNow;
     {
       std::lock_guard lock(produceLock_);
       // Cannot be full: the frontend never has more requests in flight

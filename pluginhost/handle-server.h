@@ -79,6 +79,7 @@ class HandleServer {
   std::mutex produceLock_;  // guards complete_
   std::mutex* serializeAll_;
   std::atomic<bool> stopping_{false};
+  std::atomic<int> disconnect_{0};  // nbdkit_disconnect(): 1 no new requests, 2 drop the client
   std::vector<std::thread> workers_;
 };
 

@@ -125,6 +125,9 @@ std::atomic<bool> g_stdioSafe{false};
 void setStdioSafe(bool safe) { g_stdioSafe = safe; }
 void setThreadConnection(const Connection* connection) { t_connection = connection; }
 
+thread_local std::atomic<int>* t_disconnect = nullptr;
+void setThreadDisconnect(std::atomic<int>* flag) { t_disconnect = flag; }
+
 int takeThreadError() {
   int e = t_error;
   t_error = 0;
@@ -370,6 +373,16 @@ const char* nbdkit_export_name(void) {
 }
 
 int nbdkit_is_tls(void) { return 0; }
+
+void nbdkit_disconnect(int force) {
+  if (t_disconnect == nullptr) {
+    nbdkit_debug("nbdkit_disconnect outside a data call: there is no client to disconnect here");
+    return;
+  }
+  int want = force ? 2 : 1, now = t_disconnect->load();
+  while (now < want && !t_disconnect->compare_exchange_weak(now, want)) {
+  }
+}
 
 // No label is known: the frontend holds the socket, and asks for none.
 char* nbdkit_peer_security_context(void) {

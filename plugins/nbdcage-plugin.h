@@ -102,6 +102,10 @@ extern int64_t nbdkit_peer_gid(void);
  * where the kernel has none for it) and its TLS certificate's DN and
  * issuer ("" without TLS).  Free the strings. */
 extern char *nbdkit_peer_security_context(void);
+/* nbdkit 1.34: drop this connection's client.  force: at once, with no
+ * reply to anything in flight; else requests from now on fail with
+ * ESHUTDOWN (those running complete).  In a data callback only. */
+extern void nbdkit_disconnect(int force);
 extern char *nbdkit_peer_tls_dn(void);
 extern char *nbdkit_peer_tls_issuer_dn(void);
 

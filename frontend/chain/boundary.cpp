@@ -85,7 +85,7 @@ void Boundary::complete(const Io& io, int error, uint32_t extents) {
   KJ_ASSERT(tag < ipc::kRingEntries && inFlight_[tag], "a completion for a request not in flight", above_, tag);
   inFlight_[tag] = false;
   const Io mine = submitted_[tag];  // the completer may reuse the tag at once
-  if (error < 0 || error > 4095) error = EIO;
+  if ((error < 0 || error > 4095) && error != kDisconnectNow) error = EIO;
   if (error == 0 && mine.op == ipc::Op::kExtents &&
       (extents == 0 || extents > mine.slot.bufLen / sizeof(ipc::ExtentEntry))) {
     fprintf(stderr, "nbdcage: bug: the stage below %s returned %u extents; failing the request\n", above_.c_str(),

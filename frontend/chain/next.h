@@ -27,6 +27,11 @@
 
 namespace nbdcage::chain {
 
+// A completion's error that is no errno: the plugin asked for its client
+// to be dropped at once (nbdkit_disconnect(1)).  Filters pass it up
+// unchanged; the Transmission closes the connection without replying.
+inline constexpr int kDisconnectNow = -1;
+
 // What the export looks like at this point of the chain (a filter may change
 // it: a smaller size, no trim...).  The bottom stage validated the plugin's.
 struct ExportInfo {

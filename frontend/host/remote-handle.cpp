@@ -123,7 +123,9 @@ bool RemoteHandle::deliver(const ipc::CompleteDesc& c) {
     hostViolated("the host completed a request that was not in flight");
     return false;
   }
-  int error = c.error < 0 || c.error > 4095 ? EIO : c.error;
+  int error = c.error == ipc::kErrorDisconnectNow ? chain::kDisconnectNow
+              : c.error < 0 || c.error > 4095      ? EIO
+                                                   : c.error;
   uint32_t extents = 0;
   if (error == 0 && submitted_[c.tag].op == ipc::Op::kExtents) {
     extents = std::min<uint32_t>(c.extents, slots_[c.tag].bufLen / sizeof(ipc::ExtentEntry));

@@ -1,5 +1,7 @@
 #include "frontend/nbd/transmission.h"
 
+#include <sys/socket.h>
+
 #include <cinttypes>
 #include <cstring>
 
@@ -271,6 +273,14 @@ void Transmission::endInput() {
 
 void Transmission::complete(const chain::Io& io, int error, uint32_t extents) {
   const chain::Slot& slot = io.slot;
+  if (error == chain::kDisconnectNow && !outputDead_) {
+    // The plugin dropped this client: no reply to anything, now.
+    fprintf(stderr, "nbdcage: the plugin disconnected a client (nbdkit_disconnect)\n");
+    outputDead_ = true;
+    endInput();
+    ::shutdown(s_.inFd(), SHUT_RDWR);
+    if (s_.outFd() != s_.inFd()) ::shutdown(s_.outFd(), SHUT_RDWR);
+  }
   if (outputDead_) return release(slot);  // nobody reads the reply
   const Pending& p = pending_[slot.tag];
   if (tracing())

@@ -140,6 +140,13 @@ TEST_CASE("the boundary turns a result that is not an errno into EIO, and empty 
   CHECK(rec.results[r.slot.tag].error == EIO);
   b.release(r.slot);
 
+  // ... except the plugin's "drop the client now", which goes up as it is.
+  Io d = request(b, rec, ipc::Op::kRead, 0, 8);
+  b.submit(d);
+  disk.run(nbdcage::chain::kDisconnectNow);
+  CHECK(rec.results[d.slot.tag].error == nbdcage::chain::kDisconnectNow);
+  b.release(d.slot);
+
   Io e = request(b, rec, ipc::Op::kExtents, 0, 4096);
   b.submit(e);
   disk.run(0, 0);

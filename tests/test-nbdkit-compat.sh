@@ -20,8 +20,8 @@ copy() {  # copy OUT ARGS...: nbdcage ARGS, the export copied to OUT
   "$NBDCAGE" -U - "$@" --run "nbdcopy \"\$uri\" '$tmp/$out'" 2>err || { cat err; fail "nbdcage $*"; }
 }
 
-have data && { copy got data "1 2 3 @0x1000 4 @^8 5*3"; pyref 'bytes([1,2,3]) + bytes(0x1000-3) + bytes([4]) + bytes(7) + bytes([5,5,5])'
-  cmp -s ref got || fail "data"; ok "data (its expression syntax)"; }
+have data && { copy got "$dir/nbdkit-data-plugin.so" "1 2 3 @0x1000 4 @^8 5*3"; pyref 'bytes([1,2,3]) + bytes(0x1000-3) + bytes([4]) + bytes(7) + bytes([5,5,5])'
+  cmp -s ref got || fail "data"; ok "data (by path; its expression syntax)"; }
 have info && { "$NBDCAGE" -U - info --run 'nbdcopy "nbd+unix:///hello-world?socket=$unixsocket" -' > got
   [ "$(cat got)" = hello-world ] || fail "info: '$(cat got)'"; ok "info (mode=exportname)"; }
 head -c 1048576 /dev/urandom > a; head -c 524288 /dev/urandom > b

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 
 namespace fs = std::filesystem;
@@ -124,6 +125,15 @@ SandboxPolicy makeSandboxPolicy(const Config& c) {
     // nbdkit_read_password's +FILE (password=, proxy-password=, ...).
     else if (key.find("password") != std::string::npos && value.size() > 1 && value[0] == '+')
       grant(p, value.substr(1), false);
+  }
+  if (pluginShortName(c.pluginPath) == "data") {
+    // Its data may read files (<FILE) and run scripts (<(SCRIPT)).
+    for (const auto& param : c.params) {
+      if (param.find("<(") != std::string::npos) p.exec = true;
+      std::istringstream words(param.substr(param.find('=') == std::string::npos ? 0 : param.find('=') + 1));
+      for (std::string w; words >> w;)
+        if (w.size() > 1 && w[0] == '<' && w[1] != '(') grant(p, w.substr(1), false);
+    }
   }
   for (const auto& a : c.allowPaths) {
     bool ro = a.ends_with(":ro");

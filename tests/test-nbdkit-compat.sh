@@ -25,7 +25,7 @@ have data && { copy got "$dir/nbdkit-data-plugin.so" "1 2 3 @0x1000 4 @^8 5*3"; 
 have info && { "$NBDCAGE" -U - info --run 'nbdcopy "nbd+unix:///hello-world?socket=$unixsocket" -' > got
   [ "$(cat got)" = hello-world ] || fail "info: '$(cat got)'"; ok "info (mode=exportname)"; }
 head -c 1048576 /dev/urandom > a; head -c 524288 /dev/urandom > b
-have split && { copy got split a b; cat a b | cmp -s - got || fail "split"; ok "split (two files, concatenated)"; }
+have split && { copy got "$dir/nbdkit-split-plugin.so" a b; cat a b | cmp -s - got || fail "split"; ok "split (by path; two files, concatenated)"; }
 have partitioning && { copy got partitioning a b
   # MBR, first partition at sector 2048 holding a, the second right after, holding b.
   dd if=got bs=512 skip=2048 count=2048 status=none | cmp -s - a || fail "partitioning: partition 1"

@@ -221,7 +221,7 @@ def no_orphan(tmp, srv):
 
 
 def outside_file(ctx, name, mode):
-    """A file of root's in /var/tmp (not /tmp, which the host sees as its own), made
+    """A file of root's under /var (not /tmp or /var/tmp, which the host sees as its own), made
     afresh for each run: what an attack on the machine's files would hit."""
     path = os.path.join(ctx["outside"], name)
     with open(path, "w") as f:
@@ -451,8 +451,8 @@ CTX = {}
 def main():
     ctx = CTX
     ctx["v4"] = listener(socket.AF_INET, "127.0.0.1")
-    # Not under /tmp, which the host sees as its own (empty) one.
-    outside = tempfile.TemporaryDirectory(prefix="nbdcage-hostile-outside.", dir="/var/tmp")
+    # Not under /tmp or /var/tmp, which the host sees as its own (empty) ones.
+    outside = tempfile.TemporaryDirectory(prefix="nbdcage-hostile-outside.", dir="/var")
     ctx["outside"] = outside.name
     try:
         ctx["v6"] = listener(socket.AF_INET6, "::1")

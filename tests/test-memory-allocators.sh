@@ -76,7 +76,11 @@ check_error() {  # check_error PATTERN ARGS...
 check_error "the allocator must be sparse, malloc or zstd" allocator=bogus
 check_error "unknown allocator option 'mlock=true'" allocator=sparse,mlock=true
 check_error "could not decipher boolean" allocator=malloc,mlock=perhaps
-check_error "mlock of 67108864 bytes" size=64M allocator=malloc,mlock=true
+# (AddressSanitizer makes mlock do nothing: no limit to meet there.)
+if ! ldd "$NBDCAGE_PLUGINHOST" 2>/dev/null | grep -q libasan && [ "$(ulimit -l)" != unlimited ] &&
+   [ "$(ulimit -l)" -lt 65536 ]; then
+  check_error "mlock of 67108864 bytes" size=64M allocator=malloc,mlock=true
+fi
 "$NBDCAGE" memory 1M --dump-plugin > "$tmp/dump"
 grep -qx "mlock=yes" "$tmp/dump" && grep -qx "zstd=yes" "$tmp/dump" || fail "--dump-plugin lacks mlock=yes, zstd=yes"
 echo PASS

@@ -47,8 +47,8 @@ have linuxdisk && { copy got linuxdisk fd size=+4M
 have example2 && { copy got example2 file=a; cmp -s a got || fail "example2"; ok "example2 (serves a file)"; }
 have example3 && { [ "$("$NBDCAGE" -U - example3 size=1M --run 'nbdinfo --size "$uri"')" = 1048576 ] || fail "example3"
   ok "example3 (a temporary file in /var/tmp)"; }
-have eval && { copy got eval get_size='echo 4096' pread='yes eval | head -c $3'
-  yes eval | head -c 4096 | cmp -s - got || fail "eval"; ok "eval"; }
+have eval && { copy got "$dir/nbdkit-eval-plugin.so" get_size='echo 4096' pread='yes eval | head -c $3'
+  yes eval | head -c 4096 | cmp -s - got || fail "eval"; ok "eval (by path)"; }
 if have cc && command -v cc >/dev/null; then
   cat > t.c <<'C'
 #define NBDKIT_API_VERSION 2

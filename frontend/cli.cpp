@@ -628,7 +628,7 @@ CliResult parseCommandLine(int argc, const char* const* argv) {
       return result;
     }
     if (vm.count("help")) {
-      std::cout << kUsage << "\n" << options << "\nPlugins are named (memory, file, null, pattern, example1, tar, curl, zero, full, ones, random, sparse-random, data, split, sh, eval, "
+      std::cout << kUsage << "\n" << options << "\nPlugins are named (memory, file, null, pattern, example1, tar, curl, zero, full, ones, random, sparse-random, data, split, partitioning, sh, eval, "
                 << "or any of nbdkit's in " << NBDKIT_PLUGINDIR << ") or given by path.\nFilters: " << filterList()
                 << ".\nnbdkit's other spellings work too:";
       for (const auto& [alias, target] : kAliases) std::cout << " --" << alias << " (--" << target << ")";

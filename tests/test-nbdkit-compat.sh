@@ -26,12 +26,12 @@ have info && { "$NBDCAGE" -U - info --run 'nbdcopy "nbd+unix:///hello-world?sock
   [ "$(cat got)" = hello-world ] || fail "info: '$(cat got)'"; ok "info (mode=exportname)"; }
 head -c 1048576 /dev/urandom > a; head -c 524288 /dev/urandom > b
 have split && { copy got "$dir/nbdkit-split-plugin.so" a b; cat a b | cmp -s - got || fail "split"; ok "split (by path; two files, concatenated)"; }
-have partitioning && { copy got partitioning a b
+have partitioning && { copy got "$dir/nbdkit-partitioning-plugin.so" a b
   # MBR, first partition at sector 2048 holding a, the second right after, holding b.
   dd if=got bs=512 skip=2048 count=2048 status=none | cmp -s - a || fail "partitioning: partition 1"
   dd if=got bs=512 skip=4096 count=1024 status=none | cmp -s - b || fail "partitioning: partition 2"
   [ "$(od -An -tx1 -j510 -N2 got | tr -d ' ')" = 55aa ] || fail "partitioning: no MBR signature"
-  ok "partitioning (MBR, each file's bytes in its partition)"; }
+  ok "partitioning (by path; MBR, each file's bytes in its partition)"; }
 mkdir fd; echo "floppy content" > fd/hello.txt
 have floppy && { copy got floppy fd
   [ "$(od -An -tx1 -j510 -N2 got | tr -d ' ')" = 55aa ] || fail "floppy: no boot signature"

@@ -449,6 +449,22 @@ void routeParams(const po::variables_map& vm, const std::vector<std::string>& ar
   }
 }
 
+// KEY=-FD with FD one of ours (a shell's 3<secret): it goes to the first
+// plugin host as kPassedFdBase + i, and the parameter is rewritten to name
+// that, so nbdkit_read_password's -FD form reads it there.
+void passDescriptors(Config& c) {
+  for (auto& p : c.params) {
+    auto eq = p.find("=-");
+    if (eq == std::string::npos || eq + 2 >= p.size() ||
+        p.find_first_not_of("0123456789", eq + 2) != std::string::npos || p.size() - eq - 2 > 6)
+      continue;
+    int fd = std::stoi(p.substr(eq + 2));
+    if (fd <= 2 || fcntl(fd, F_GETFD) == -1 || c.passedFds.size() >= 16) continue;  // the host says why
+    p = p.substr(0, eq + 2) + std::to_string(Config::kPassedFdBase + static_cast<int>(c.passedFds.size()));
+    c.passedFds.push_back(fd);
+  }
+}
+
 void checkConflicts(const Config& c, const po::variables_map& vm) {
   if (c.socketActivation) {
     // The sockets come from systemd: anything that would make others is wrong.
@@ -583,7 +599,7 @@ std::string pluginShortName(const std::string& path) {
 bool Config::configuredFromStdin() const {
   for (const auto& p : params)
     if (p == "-" || p.ends_with("=-")) return true;
-  return false;
+  return !passedFds.empty();
 }
 
 std::string Config::onCrash() const {
@@ -663,6 +679,7 @@ CliResult parseCommandLine(int argc, const char* const* argv) {
     c.plugin = args[0];
     routeParams(vm, std::vector<std::string>(args.begin() + 1, args.end()), c);
     checkConflicts(c, vm);
+    passDescriptors(c);
     if (vm.count("dump-plugin") && c.single) fail("--dump-plugin cannot be used with -s");
     c.pluginPath = findPlugin(c.plugin);
     if (auto language = shebangLanguage(c.pluginPath)) {

@@ -57,6 +57,10 @@ struct Config {
   std::optional<std::string> pidfile;     // -P, absolute
   std::vector<std::string> debugFlags;    // -D NAME.FLAG=N for the plugin, checked
   bool debugEnviron = false;              // -D nbdkit.environ=1: with -v, the environment is printed
+  // KEY=-FD parameters (nbdkit_read_password's -FD): our descriptor FD, to
+  // be the first host's kPassedFdBase + i, which the parameter now names.
+  std::vector<int> passedFds;
+  static constexpr int kPassedFdBase = 1000;
   std::optional<std::string> log;         // --log: stderr|syslog|null|file:ABSOLUTE-PATH; unset: default
 
   // Without -f, --run, -s, --exit-with-parent or socket activation,

@@ -36,6 +36,7 @@ struct Args {
   enum class Mode { kServe, kDumpPlugin, kPluginVersion, kPluginHelp } mode = Mode::kServe;
   bool verbose = false;
   bool swap = false;  // lock all memory (the export is this machine's swap)
+  unsigned passedFds = 0;  // KEY=-FD descriptors at 1000, 1001, ...
   nbdcage::host::SandboxPolicy sandbox;
   nbdcage::host::HostOptions host;
   std::string plugin;
@@ -56,6 +57,7 @@ Args parseArgs(int argc, char** argv) {
     if (opt == "--verbose") a.verbose = true;
     else if (opt == "--swap") a.swap = true;
     else if (opt == "--stdio-safe") nbdcage::host::setStdioSafe(true);
+    else if (opt == "--passed-fds" && i + 1 < argc) a.passedFds = static_cast<unsigned>(std::min(16, atoi(argv[++i])));
     else if (opt == "--dump-plugin") a.mode = Args::Mode::kDumpPlugin;
     else if (opt == "--plugin-version") a.mode = Args::Mode::kPluginVersion;
     else if (opt == "--plugin-help") a.mode = Args::Mode::kPluginHelp;
@@ -135,8 +137,8 @@ int main(int argc, char** argv) {
   sigemptyset(&pipe.sa_mask);
   pipe.sa_flags = SA_RESTART;
   sigaction(SIGPIPE, &pipe, nullptr);
-  nbdcage::host::closeInheritedFds();
   Args args = parseArgs(argc, argv);
+  nbdcage::host::closeInheritedFds(args.passedFds);
   nbdcage::host::setVerbose(args.verbose);
   if (args.swap && mlockall(MCL_CURRENT | MCL_FUTURE) < 0) {
     fprintf(stderr, "nbdcage-pluginhost: --swap: cannot lock the plugin host in memory: %s (raise RLIMIT_MEMLOCK, "
@@ -170,6 +172,7 @@ int main(int argc, char** argv) {
   // Configured: stdin was the user's for that only (a script on stdin, a
   // password prompt); from now on it is nothing.
   nbdcage::host::setStdioSafe(false);
+  for (unsigned i = 0; i < args.passedFds; ++i) close(1000 + static_cast<int>(i));  // read, or not, by now
   if (int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC); devnull >= 0) {
     dup2(devnull, STDIN_FILENO);
     close(devnull);

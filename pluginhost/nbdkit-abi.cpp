@@ -21,6 +21,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <fcntl.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -313,6 +314,38 @@ static int readPasswordFromStdin(char** password) {
   return *password ? 0 : -1;
 }
 
+// password=-FD: one line (or all, up to EOF) from descriptor FD, which is
+// then closed.  nbdcage hands the first plugin host the descriptors named
+// so on its command line (renumbered, the parameter rewritten).
+static int readPasswordFromFd(const char* value, char** password) {
+  char* end;
+  errno = 0;
+  long fd = strtol(value + 1, &end, 10);
+  if (*end != '\0' || errno != 0 || fd < 0 || fd > INT_MAX) {
+    nbdkit_error("password=%s: after '-' comes a file descriptor number", value);
+    return -1;
+  }
+  if (fd <= 2 || fcntl(static_cast<int>(fd), F_GETFD) == -1) {
+    nbdkit_error("password=%s: descriptor %ld is not open here (give nbdcage an open descriptor, e.g. 3<FILE, and "
+                 "note that a restarted plugin host has none)", value, fd);
+    return -1;
+  }
+  std::string line;
+  char c;
+  ssize_t n;
+  while ((n = read(static_cast<int>(fd), &c, 1)) == 1 && c != '\n') line += c;
+  int saved = errno;
+  close(static_cast<int>(fd));
+  if (n < 0) {
+    errno = saved;
+    nbdkit_error("password=%s: %m", value);
+    return -1;
+  }
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  *password = strdup(line.c_str());
+  return *password ? 0 : -1;
+}
+
 int nbdkit_read_password(const char* value, char** password) {
   *password = nullptr;
   if (value[0] == '+') {
@@ -335,11 +368,7 @@ int nbdkit_read_password(const char* value, char** password) {
     return 0;
   }
   if (std::strcmp(value, "-") == 0) return readPasswordFromStdin(password);
-  if (value[0] == '-' && value[1] != '\0') {
-    nbdkit_error("password=%s (a descriptor) is not supported: the plugin host inherits no descriptors from "
-                 "nbdcage; use password=+FILE or password=- (standard input)", value);
-    return -1;
-  }
+  if (value[0] == '-' && value[1] != '\0') return readPasswordFromFd(value, password);
   *password = strdup(value);
   return *password ? 0 : -1;
 }

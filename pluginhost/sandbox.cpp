@@ -317,10 +317,12 @@ void setLimit(int resource, unsigned long long value) {
 
 }  // namespace
 
-void closeInheritedFds() {
-  if (syscall(SYS_close_range, 4U, ~0U, 0U) == -1) {
-    for (int fd = 4; fd < 1024; ++fd) close(fd);
-  }
+void closeInheritedFds(unsigned passed) {
+  const unsigned base = 1000;
+  if (syscall(SYS_close_range, 4U, base - 1, 0U) == -1)
+    for (unsigned fd = 4; fd < base; ++fd) close(static_cast<int>(fd));
+  if (syscall(SYS_close_range, base + passed, ~0U, 0U) == -1)
+    for (unsigned fd = base + passed; fd < 65536; ++fd) close(static_cast<int>(fd));
 }
 
 void enterSandbox(const SandboxPolicy& policy, const std::string& pluginPath, bool verbose) {

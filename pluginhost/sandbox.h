@@ -48,7 +48,9 @@ void becomeReaper();
 
 // Closes every inherited descriptor except stdin, stdout, stderr and the
 // control socket (fd 3).  Runs first thing in main().
-void closeInheritedFds();
+// Closes every descriptor but 0-3 and the `passed` ones from 1000 on (the
+// frontend's KEY=-FD descriptors, for nbdkit_read_password).
+void closeInheritedFds(unsigned passed = 0);
 
 // Enters the sandbox.  Exits the process when a layer the kernel offers
 // cannot be applied: a host that cannot box itself must not serve.  A

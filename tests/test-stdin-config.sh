@@ -1,7 +1,8 @@
 #!/bin/sh
 # The plugin may read nbdcage's standard input while it configures itself,
 # as with nbdkit (nbdkit_stdio_safe): the sh plugin's script from stdin
-# (sh -), a password from stdin (password=-); +FILE passwords reach the
+# (sh -), a password from stdin (password=-) or from a descriptor
+# nbdcage was given (password=-3 3<FILE); +FILE passwords reach the
 # sandbox; with -s (stdin is the client) and in a restarted host it is
 # refused with a reason, and a host configured from stdin is not replaced
 # by one that could not read it again.
@@ -30,15 +31,19 @@ if "$NBDCAGE" -U - "$secret" password=x delay=soon --run true 2>"$tmp/err" </dev
 grep -q "could not parse delay 'soon'" "$tmp/err" || { cat "$tmp/err"; fail "parse_delay error"; }
 echo "ok: nbdkit_debug_hexdump, nbdkit_parse_delay, nbdkit_parse_probability, nbdkit_timestamp"
 
-# password=-FD: refused clearly (the host inherits no descriptors).
-if "$NBDCAGE" -U - "$secret" password=-3 --run true 2>"$tmp/err" 3<"$tmp/pw"; then fail "password=-3 accepted"; fi
-grep -q "password=-3 (a descriptor) is not supported" "$tmp/err" || { cat "$tmp/err"; fail "password=-3: message"; }
+# password=-FD: read from a descriptor nbdcage was given (3<FILE), which
+# the first plugin host gets; one that is not open is refused clearly.
+"$NBDCAGE" -U - "$secret" password=-3 --run 'nbdcopy "$uri" -' 3<"$tmp/pw" > "$tmp/got" </dev/null || fail "password=-3"
+[ "$(cat "$tmp/got")" = "from a file" ] || fail "password=-3: the plugin got '$(cat "$tmp/got")'"
+"$NBDCAGE" -U - "$secret" password=-3 --dump-plugin 3<"$tmp/pw" >/dev/null </dev/null || fail "password=-3 --dump-plugin"
+if "$NBDCAGE" -U - "$secret" password=-7 --run true 2>"$tmp/err" </dev/null; then fail "password=-7 accepted"; fi
+grep -q "password=-7: descriptor 7 is not open here" "$tmp/err" || { cat "$tmp/err"; fail "password=-7: message"; }
 # -s: stdin is the client's.
 if nbdsh -c "h.connect_command(['$NBDCAGE', '-s', '$secret', 'password=-'])" >/dev/null 2>"$tmp/err"; then
   fail "password=- with -s accepted"
 fi
 grep -q "password=-: standard input is not available here" "$tmp/err" || { cat "$tmp/err"; fail "-s: message"; }
-echo "ok: password=-FD and password=- with -s refused with a reason"
+echo "ok: password=-FD from a descriptor; an unopened one and password=- with -s refused with a reason"
 
 # sh -: the script comes from stdin.
 if [ -e "${NBDKIT_PLUGINDIR:?}/nbdkit-sh-plugin.so" ]; then

@@ -29,6 +29,7 @@ struct ChildPlan {
   std::vector<char*> envp;
   const char* startDir;
   int controlFd, stderrFd, stdoutFd, stdinFd;
+  std::vector<std::pair<int, int>> passFds;
   int parentPidfd;  // readable once the frontend is gone
   bool userNamespace;
   char uidMap[64], gidMap[64];
@@ -42,6 +43,9 @@ void writeFile(const char* path, const char* text) {
 }
 
 [[noreturn]] void runChild(const ChildPlan& p) {
+  // First, before the fixed numbers below can overwrite one of them.
+  for (const auto& [ours, theirs] : p.passFds)
+    if (dup2(ours, theirs) < 0) _exit(126);
   int in = p.stdinFd >= 0 ? p.stdinFd : open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (in < 0 || dup2(in, STDIN_FILENO) < 0) _exit(126);
   if (p.controlFd >= 0 && dup2(p.controlFd, 3) < 0) _exit(126);
@@ -111,6 +115,7 @@ HostProcess HostProcess::spawn(const Spec& spec) {
   }
   plan.stdoutFd = spec.stdoutFd;
   plan.stdinFd = spec.stdinFd;
+  plan.passFds = spec.passFds;
   snprintf(plan.uidMap, sizeof plan.uidMap, "0 %u 1", static_cast<unsigned>(geteuid()));
   snprintf(plan.gidMap, sizeof plan.gidMap, "0 %u 1", static_cast<unsigned>(getegid()));
   int self = static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0));

@@ -47,6 +47,7 @@ class HostProcess {
     bool limitRelay = true;
     int stdoutFd = -1;              // becomes fd 1 (-1: the same as stderr)
     int stdinFd = -1;               // becomes fd 0 (-1: /dev/null)
+    std::vector<std::pair<int, int>> passFds;  // (ours, the child's number): given as they are
     bool namespaces = true;         // false: the machine's (--no-sandbox)
     bool network = false;           // keep the machine's network namespace
   };

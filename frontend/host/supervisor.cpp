@@ -160,6 +160,10 @@ kj::Own<Supervisor::Host> Supervisor::spawnHost(bool withStdin) {
   if (config_.swap) args.push_back("--swap");
   withStdin = withStdin && !config_.single;
   if (withStdin) args.push_back("--stdio-safe");
+  if (withStdin && !config_.passedFds.empty()) {
+    args.push_back("--passed-fds");
+    args.push_back(std::to_string(config_.passedFds.size()));
+  }
   args.push_back("--threads");
   args.push_back(std::to_string(config_.threads));
   appendPluginArgs(config_, sandbox_, args);
@@ -172,6 +176,9 @@ kj::Own<Supervisor::Host> Supervisor::spawnHost(bool withStdin) {
   // restarted host must resolve relative parameters as the first one did.
   spec.startDir = startDir_;
   spec.stdinFd = withStdin ? STDIN_FILENO : -1;
+  if (withStdin)
+    for (size_t i = 0; i < config_.passedFds.size(); ++i)
+      spec.passFds.emplace_back(config_.passedFds[i], Config::kPassedFdBase + static_cast<int>(i));
   spec.controlFd = theirs.get();
   spec.relayStderr = true;  // its messages go through our log
   spec.limitRelay = !config_.verbose;
@@ -697,6 +704,12 @@ int probePlugin(const Config& config, const SandboxPolicy& sandbox, Probe what) 
   if (!config.single) {
     spec.stdinFd = STDIN_FILENO;
     spec.args.insert(spec.args.begin(), "--stdio-safe");
+    for (size_t i = 0; i < config.passedFds.size(); ++i)
+      spec.passFds.emplace_back(config.passedFds[i], Config::kPassedFdBase + static_cast<int>(i));
+    if (!config.passedFds.empty()) {
+      spec.args.insert(spec.args.begin(), std::to_string(config.passedFds.size()));
+      spec.args.insert(spec.args.begin(), "--passed-fds");
+    }
   }
   spec.namespaces = sandbox.enabled;
   spec.network = sandbox.network;

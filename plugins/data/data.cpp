@@ -13,8 +13,6 @@
 #include "nbdcage-plugin.h"
 
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,7 +26,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <shared_mutex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -494,21 +491,7 @@ int dataTrim(void* h, uint32_t count, uint64_t offset, uint32_t flags) { return 
 int dataFlush(void*, uint32_t) { return 0; }
 
 int dataExtents(void*, uint32_t count, uint64_t offset, uint32_t flags, struct nbdkit_extents* extents) {
-  uint64_t end = std::min<uint64_t>(offset + count, g_diskSize);
-  std::shared_lock lock(g_pages->lock());
-  for (uint64_t pos = offset; pos < end;) {
-    uint64_t page = pos / nbdcage::pages::kPageSize;
-    bool present = g_pages->present(page);
-    uint64_t runEnd = (page + 1) * nbdcage::pages::kPageSize;
-    while (runEnd < end && g_pages->present(runEnd / nbdcage::pages::kPageSize) == present)
-      runEnd += nbdcage::pages::kPageSize;
-    runEnd = std::min(runEnd, end);
-    if (nbdkit_add_extent(extents, pos, runEnd - pos, present ? 0 : NBDKIT_EXTENT_HOLE | NBDKIT_EXTENT_ZERO) == -1)
-      return -1;
-    if (flags & NBDKIT_FLAG_REQ_ONE) break;
-    pos = runEnd;
-  }
-  return 0;
+  return g_pages->extents(offset, std::min<uint64_t>(offset + count, g_diskSize), flags, extents);
 }
 
 void dataUnload() { g_pages.reset(); }

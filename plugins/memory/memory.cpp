@@ -12,7 +12,6 @@
 #include "page-map.h"
 
 #include <sys/mman.h>
-#include <zstd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -21,10 +20,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <mutex>
-#include <shared_mutex>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 namespace {
@@ -152,21 +148,7 @@ int memoryFlush(void*, uint32_t) { return 0; }
 int memoryExtents(void*, uint32_t count, uint64_t offset, uint32_t flags, struct nbdkit_extents* extents) {
   uint64_t end = std::min<uint64_t>(offset + count, static_cast<uint64_t>(g_size));
   if (g_flat != nullptr) return nbdkit_add_extent(extents, offset, end - offset, 0);  // all data
-  std::shared_lock lock(g_pages->lock());
-  uint64_t pos = offset;
-  while (pos < end) {
-    uint64_t page = pos / kPageSize;
-    bool present = g_pages->present(page);
-    uint64_t runEnd = (page + 1) * kPageSize;
-    // Merge neighbouring pages of the same kind into one extent.
-    while (runEnd < end && g_pages->present(runEnd / kPageSize) == present) runEnd += kPageSize;
-    runEnd = std::min(runEnd, end);
-    if (nbdkit_add_extent(extents, pos, runEnd - pos, present ? 0 : NBDKIT_EXTENT_HOLE | NBDKIT_EXTENT_ZERO) == -1)
-      return -1;
-    if (flags & NBDKIT_FLAG_REQ_ONE) break;
-    pos = runEnd;
-  }
-  return 0;
+  return g_pages->extents(offset, end, flags, extents);
 }
 
 struct nbdkit_plugin makePlugin() {

@@ -101,10 +101,25 @@ class PageMap {
     return ok;
   }
 
-  bool present(uint64_t index) const { return pages_.count(index) != 0; }
-  std::shared_mutex& lock() { return lock_; }
+  // [offset, end) as extents: pages that hold data, and holes that read
+  // as zeroes, neighbours of one kind merged.
+  int extents(uint64_t offset, uint64_t end, uint32_t flags, struct nbdkit_extents* out) {
+    std::shared_lock lock(lock_);
+    for (uint64_t pos = offset; pos < end;) {
+      uint64_t page = pos / kPageSize;
+      bool data = present(page);
+      uint64_t runEnd = (page + 1) * kPageSize;
+      while (runEnd < end && present(runEnd / kPageSize) == data) runEnd += kPageSize;
+      runEnd = std::min(runEnd, end);
+      if (nbdkit_add_extent(out, pos, runEnd - pos, data ? 0 : NBDKIT_EXTENT_HOLE | NBDKIT_EXTENT_ZERO) == -1) return -1;
+      if (flags & NBDKIT_FLAG_REQ_ONE) break;
+      pos = runEnd;
+    }
+    return 0;
+  }
 
  private:
+  bool present(uint64_t index) const { return pages_.count(index) != 0; }
   // One context of each kind per thread, made once: zstd's one-shot calls
   // would allocate and free a context for every page.
   static ZSTD_CCtx* compressor() {

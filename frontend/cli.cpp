@@ -452,15 +452,20 @@ void routeParams(const po::variables_map& vm, const std::vector<std::string>& ar
 // KEY=-FD with FD one of ours (a shell's 3<secret): it goes to the first
 // plugin host as kPassedFdBase + i, and the parameter is rewritten to name
 // that, so nbdkit_read_password's -FD form reads it there.
+// The same for file's fd=FD and dirfd=FD.
 void passDescriptors(Config& c) {
   for (auto& p : c.params) {
-    auto eq = p.find("=-");
-    if (eq == std::string::npos || eq + 2 >= p.size() ||
-        p.find_first_not_of("0123456789", eq + 2) != std::string::npos || p.size() - eq - 2 > 6)
+    auto eq = p.find('=');
+    if (eq == std::string::npos) continue;
+    size_t digits = p.compare(eq, 2, "=-") == 0                                ? eq + 2
+                    : p.starts_with("fd=") || p.starts_with("dirfd=") ? eq + 1
+                                                                               : std::string::npos;
+    if (digits == std::string::npos || digits >= p.size() ||
+        p.find_first_not_of("0123456789", digits) != std::string::npos || p.size() - digits > 6)
       continue;
-    int fd = std::stoi(p.substr(eq + 2));
+    int fd = std::stoi(p.substr(digits));
     if (fd <= 2 || fcntl(fd, F_GETFD) == -1 || c.passedFds.size() >= 16) continue;  // the host says why
-    p = p.substr(0, eq + 2) + std::to_string(Config::kPassedFdBase + static_cast<int>(c.passedFds.size()));
+    p = p.substr(0, digits) + std::to_string(Config::kPassedFdBase + static_cast<int>(c.passedFds.size()));
     c.passedFds.push_back(fd);
   }
 }

@@ -139,6 +139,7 @@ int applyLandlock(const SandboxPolicy& policy, const PreparedPaths& paths) {
     rules.allow("/var/tmp", all);
   }
   for (const auto& g : paths.grants) rules.allowFd(g.fd, g.writable ? all : kReadExec);
+  for (int fd : policy.passedDirs) rules.allowFd(fd, policy.readonly ? kReadExec : all);
   if (syscall(SYS_landlock_restrict_self, rules.fd(), 0) < 0) {
     fprintf(stderr, "nbdcage-pluginhost: landlock_restrict_self: %s\n", strerror(errno));
     _exit(1);  // half a sandbox must not serve

@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -139,6 +140,11 @@ int main(int argc, char** argv) {
   sigaction(SIGPIPE, &pipe, nullptr);
   Args args = parseArgs(argc, argv);
   nbdcage::host::closeInheritedFds(args.passedFds);
+  for (unsigned i = 0; i < args.passedFds; ++i) {
+    struct stat st;
+    int fd = 1000 + static_cast<int>(i);
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) args.sandbox.passedDirs.push_back(fd);
+  }
   nbdcage::host::setVerbose(args.verbose);
   if (args.swap && mlockall(MCL_CURRENT | MCL_FUTURE) < 0) {
     fprintf(stderr, "nbdcage-pluginhost: --swap: cannot lock the plugin host in memory: %s (raise RLIMIT_MEMLOCK, "
@@ -172,7 +178,6 @@ int main(int argc, char** argv) {
   // Configured: stdin was the user's for that only (a script on stdin, a
   // password prompt); from now on it is nothing.
   nbdcage::host::setStdioSafe(false);
-  for (unsigned i = 0; i < args.passedFds; ++i) close(1000 + static_cast<int>(i));  // read, or not, by now
   if (int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC); devnull >= 0) {
     dup2(devnull, STDIN_FILENO);
     close(devnull);

@@ -27,6 +27,9 @@ struct SandboxPolicy {
   unsigned uid = 0, gid = 0;
   // rlimits (0: none given): tasks, address space in bytes, open files.
   unsigned long long maxProcesses = 0, maxMemory = 0, maxFiles = 0;
+  // Directories the frontend handed over as open descriptors (file's
+  // dirfd=): Landlock lets the plugin open what is in them.
+  std::vector<int> passedDirs;
 };
 
 // The granted paths, opened (O_PATH) before the mount namespace changes;

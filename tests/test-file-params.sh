@@ -1,9 +1,9 @@
 #!/bin/sh
 # The file plugin takes nbdkit's parameters: dir= (each regular file and
 # block device in a directory, by export name, listed by NBD_OPT_LIST),
-# fadvise= (the hint reaches the kernel) and cache=none (what was served
-# does not stay in the page cache); fd=/dirfd= and wrong values are clear
-# startup errors.
+# fadvise= (the hint reaches the kernel), cache=none (what was served
+# does not stay in the page cache), fd=/dirfd= (descriptors given to
+# nbdcage); wrong values are clear startup errors.
 . "$(dirname "$0")/functions.sh"
 requires nbdinfo nbdcopy fincore strace
 d=$tmp/dir
@@ -75,17 +75,32 @@ else
   echo "ok: cache=none"
 fi
 
+# fd= and dirfd=: descriptors given to nbdcage (as a parent process would),
+# served by the plugin host that gets them; read-only unless opened so.
+"$NBDCAGE" -U - file fd=3 --run 'nbdcopy "$uri" "'"$tmp"'/fd.out"; nbdinfo --json "$uri"' 3<"$d/b.img" > "$tmp/info" ||
+  fail "fd="
+cmp -s "$d/b.img" "$tmp/fd.out" || fail "fd=: wrong bytes"
+grep -q '"is_read_only": true' "$tmp/info" || fail "fd= opened read-only is served writable"
+"$NBDCAGE" -U - file fd=3 --run 'nbdsh -u "$uri" -c "h.pwrite(b\"through fd\", 0)"' 3<>"$d/b.img" || fail "fd= writes"
+[ "$(head -c 10 "$d/b.img")" = "through fd" ] || fail "fd=: the write did not reach the file"
+"$NBDCAGE" -U - file dirfd=3 --run '
+  nbdinfo --list --json "$uri" > "'"$tmp"'/dirfd.json"
+  nbdcopy "nbd+unix:///a.img?socket=$unixsocket" "'"$tmp"'/dirfd.out"' 3<"$d" || fail "dirfd="
+grep -q '"export-name": "a.img"' "$tmp/dirfd.json" || fail "dirfd=: a.img is not listed"
+cmp -s "$d/a.img" "$tmp/dirfd.out" || fail "dirfd=: wrong bytes"
+echo "ok: fd= (read-only and read-write) and dirfd="
+
 check_error() {  # check_error PATTERN ARGS...
   pattern=$1; shift
   if "$NBDCAGE" -U - file "$@" --run true 2>"$tmp/err"; then fail "accepted: $*"; fi
   grep -q -- "$pattern" "$tmp/err" || { cat "$tmp/err"; fail "$*: message lacks '$pattern'"; }
   echo "ok: refused $*: $(tail -1 "$tmp/err")"
 }
-check_error "fd= is not supported: the plugin host does not inherit" fd=3
-check_error "dirfd= is not supported" dirfd=3
+check_error "fd=7: descriptor 7 is not open here" fd=7
+check_error "dirfd=7: descriptor 7 is not open here" dirfd=7
 check_error "fadvise=often: it must be normal, random or sequential" "$d/a.img" fadvise=often
 check_error "cache=some: it must be default or none" "$d/a.img" cache=some
-check_error "file= and dir= cannot both be given" file="$d/a.img" dir="$d"
+check_error "give one of file=, dir=, fd= and dirfd=" file="$d/a.img" dir="$d"
 check_error "not a directory" dir="$d/a.img"
 check_error "the file parameter is required" cache=none
 echo PASS

@@ -26,6 +26,8 @@
 
 static char *filename;   /* file= */
 static char *directory;  /* dir= */
+static int given_fd = -1;     /* fd=: the file, already open */
+static int given_dirfd = -1;  /* dirfd=: the directory, already open */
 static int advice = POSIX_FADV_NORMAL;  /* fadvise= */
 static bool cache_none;  /* cache=none: keep what was served out of the page cache */
 
@@ -62,9 +64,19 @@ static int file_config(const char *key, const char *value)
     return 0;
   }
   if (strcmp(key, "fd") == 0 || strcmp(key, "dirfd") == 0) {
-    nbdkit_error("%s= is not supported: the plugin host does not inherit nbdcage's file descriptors "
-                 "(give %s=PATH; the sandbox grants that path alone)", key, key[0] == 'f' ? "file" : "dir");
-    return -1;
+    /* nbdcage hands the plugin host the descriptors named so (renumbered). */
+    int fd;
+    if (nbdkit_parse_int(key, value, &fd) == -1) return -1;
+    struct stat st;
+    if (fd <= 2 || fstat(fd, &st) == -1) {
+      nbdkit_error("%s=%s: descriptor %s is not open here (give nbdcage an open descriptor, e.g. 3<disk.img)",
+                   key, value, value);
+      return -1;
+    }
+    if (key[0] == 'd' && !S_ISDIR(st.st_mode)) { nbdkit_error("dirfd=%s: not a directory", value); return -1; }
+    if (key[0] == 'f' && S_ISDIR(st.st_mode)) { nbdkit_error("fd=%s: a directory (use dirfd=)", value); return -1; }
+    *(key[0] == 'f' ? &given_fd : &given_dirfd) = fd;
+    return 0;
   }
   nbdkit_error("unknown parameter '%s' (file takes file=FILENAME or dir=DIRECTORY, fadvise=, cache=)", key);
   return -1;
@@ -72,15 +84,17 @@ static int file_config(const char *key, const char *value)
 
 static int file_config_complete(void)
 {
-  if (!filename && !directory) {
+  int modes = !!filename + !!directory + (given_fd >= 0) + (given_dirfd >= 0);
+  if (modes > 1) {
+    nbdkit_error("give one of file=, dir=, fd= and dirfd=");
+    return -1;
+  }
+  if (modes == 0) {
     nbdkit_error("the file parameter is required, e.g. 'file disk.img' or 'file file=disk.img' "
                  "(or dir=DIRECTORY to serve the files in it by export name)");
     return -1;
   }
-  if (filename && directory) {
-    nbdkit_error("file= and dir= cannot both be given: serve one file, or the files of a directory");
-    return -1;
-  }
+
   struct stat st;
   if (directory && (stat(directory, &st) == -1 || !S_ISDIR(st.st_mode))) {
     nbdkit_error("dir=%s: not a directory", directory);
@@ -94,6 +108,7 @@ static int file_config_complete(void)
 static bool servable(const char *name)
 {
   struct stat st;
+  if (given_dirfd >= 0) return fstatat(given_dirfd, name, &st, 0) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
   char path[PATH_MAX];
   if (snprintf(path, sizeof path, "%s/%s", directory, name) >= (int)sizeof path) return false;
   return stat(path, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
@@ -101,9 +116,11 @@ static bool servable(const char *name)
 
 static int file_list_exports(int readonly, int is_tls, struct nbdkit_exports *exports)
 {
-  if (!directory) return nbdkit_use_default_export(exports);
-  DIR *d = opendir(directory);
-  if (!d) { nbdkit_error("opendir: %s: %m", directory); return -1; }
+  if (!directory && given_dirfd < 0) return nbdkit_use_default_export(exports);
+  /* A dirfd is read through a copy of it: closedir closes what it reads. */
+  DIR *d = given_dirfd >= 0 ? fdopendir(openat(given_dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC))
+                            : opendir(directory);
+  if (!d) { nbdkit_error("opendir: %s: %m", directory ? directory : "dirfd="); return -1; }
   struct dirent *e;
   int r = 0;
   while (r == 0 && (e = readdir(d)) != NULL)
@@ -113,10 +130,12 @@ static int file_list_exports(int readonly, int is_tls, struct nbdkit_exports *ex
   return r;
 }
 
-/* The path this connection serves: file=, or dir=/EXPORTNAME. */
+/* The path this connection serves: file=, or dir=/EXPORTNAME (for the
+ * descriptors: "fd=N", or the export name inside dirfd=). */
 static char *path_to_open(void)
 {
-  if (!directory) return strdup(filename);
+  if (given_fd >= 0) return strdup("fd=");
+  if (!directory && given_dirfd < 0) return strdup(filename);
   const char *name = nbdkit_export_name();
   if (!name || !*name) {
     nbdkit_error("dir=: give an export name (NBD_OPT_LIST lists the files): the default export is refused");
@@ -131,6 +150,7 @@ static char *path_to_open(void)
     return NULL;
   }
   char *path;
+  if (given_dirfd >= 0) return strdup(name);
   if (asprintf(&path, "%s/%s", directory, name) == -1) return NULL;
   return path;
 }
@@ -142,10 +162,17 @@ static void *file_open(int readonly)
   h->path = path_to_open();
   if (!h->path) { free(h); return NULL; }
   h->fd = -1;
-  if (!readonly) h->fd = open(h->path, O_RDWR | O_CLOEXEC);
-  if (h->fd == -1 && (readonly || errno == EACCES || errno == EROFS || errno == EPERM)) {
-    h->fd = open(h->path, O_RDONLY | O_CLOEXEC);
-    h->readonly = true;
+  if (given_fd >= 0) {
+    /* Each connection its own copy; writable if the descriptor is. */
+    h->fd = fcntl(given_fd, F_DUPFD_CLOEXEC, 3);
+    h->readonly = readonly || (fcntl(given_fd, F_GETFL) & O_ACCMODE) == O_RDONLY;
+  } else {
+    int at = given_dirfd >= 0 ? given_dirfd : AT_FDCWD;
+    if (!readonly) h->fd = openat(at, h->path, O_RDWR | O_CLOEXEC);
+    if (h->fd == -1 && (readonly || errno == EACCES || errno == EROFS || errno == EPERM)) {
+      h->fd = openat(at, h->path, O_RDONLY | O_CLOEXEC);
+      h->readonly = true;
+    }
   }
   struct stat st;
   if (h->fd == -1 || fstat(h->fd, &st) == -1) {
@@ -330,8 +357,9 @@ static struct nbdkit_plugin plugin = {
   .unload = file_unload,
   .config = file_config,
   .config_complete = file_config_complete,
-  .config_help = "file=<FILENAME>  The file or block device to serve (this or dir= is required).\n"
+  .config_help = "file=<FILENAME>  The file or block device to serve (this, dir=, fd= or dirfd= is required).\n"
                  "dir=<DIRECTORY>  Serve the files and block devices in DIRECTORY by export name.\n"
+                 "fd=<FD>, dirfd=<FD>  The same, open on a descriptor given to nbdcage (3<disk.img).\n"
                  "fadvise=normal|random|sequential  How the file will be read (a hint to the kernel).\n"
                  "cache=default|none  none: keep what is served out of the page cache.",
   .list_exports = file_list_exports,

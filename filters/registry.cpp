@@ -4,6 +4,7 @@
 
 #include "filters/exitlast/exitlast.h"
 #include "filters/exitwhen/exitwhen.h"
+#include "filters/ip/ip.h"
 #include "filters/limit/limit.h"
 #include "filters/readahead/readahead.h"
 
@@ -22,6 +23,7 @@ struct Entry {
 const Entry kFilters[] = {
     {"exitlast", exitlast::takesKey, exitlast::make},
     {"exitwhen", exitwhen::takesKey, exitwhen::make},
+    {"ip", ip::takesKey, ip::make},
     {"limit", limit::takesKey, limit::make},
     {"readahead", readahead::takesKey, readahead::make},
 };

@@ -51,10 +51,11 @@ namespace {
 // One connection, start to end, on the calling thread.
 // A filter's preconnect refusal closes it before the greeting.
 void serveConnection(nbd::Stream& stream, chain::Chain& chain, const Config& config) {
-  if (!chain.preconnect()) return;
+  chain::Client client = chain::Client::of(stream.inFd());
+  if (!chain.preconnect(client)) return;
   KJ_DEFER(chain.disconnect());
   try {
-    nbd::Handshake handshake(stream, chain, config.readonly, chain::Client::of(stream.inFd()));
+    nbd::Handshake handshake(stream, chain, config.readonly, client);
     // A client that will not finish negotiating must not hold a thread
     // for ever (as qemu-nbd after CVE-2024-7409): only the time spent
     // waiting for the client counts, not the plugin's open.

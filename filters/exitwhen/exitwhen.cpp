@@ -48,7 +48,7 @@ class ExitWhen final : public chain::Filter {
     poller_ = std::thread([this] { pollWhileIdle(); });
   }
 
-  bool preconnect() override {
+  bool preconnect(const chain::Client&) override {
     std::lock_guard lock(lock_);
     if (!checkLocked()) return true;
     fprintf(stderr, "nbdcage: exitwhen: nbdcage is exiting: rejecting new connection\n");

@@ -17,7 +17,7 @@ class Limit final : public chain::Filter {
   explicit Limit(unsigned limit) : limit_(limit) {}
   const char* name() const override { return "limit"; }
 
-  bool preconnect() override {
+  bool preconnect(const chain::Client&) override {
     std::lock_guard lock(lock_);
     if (limit_ != 0 && connected_ >= limit_) {
       fprintf(stderr, "nbdcage: limit: %u client%s connected already (limit=%u): a new one is refused\n", connected_,

@@ -83,9 +83,9 @@ ExportList Chain::listExports(bool readonly) {
   return refusalsAsHostError([&] { return listFrom(0, readonly); });
 }
 
-bool Chain::preconnect() {
+bool Chain::preconnect(const Client& client) {
   for (size_t i = 0; i < filters_.size(); ++i)
-    if (!filters_[i]->preconnect()) {
+    if (!filters_[i]->preconnect(client)) {
       while (i-- > 0) filters_[i]->disconnect();  // those that let it in
       return false;
     }

@@ -70,7 +70,7 @@ class Chain final : public ExportSource {
   ExportList listExports(bool readonly) override;
   // A new connection, before the greeting: false closes it.  After true,
   // disconnect() once it ends.
-  bool preconnect();
+  bool preconnect(const Client& client);
   void disconnect();
 
   // Lifecycle, main thread.

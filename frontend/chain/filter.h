@@ -5,7 +5,7 @@
 //   Filter (one, shared by every connection thread: thread-safe)
 //     exitBeforeServing()  after the plugin is ready, before listening
 //     start(control)       once, before the first connection
-//     preconnect()         each new connection, before the greeting
+//     preconnect(client)   each new connection, before the greeting
 //     disconnect()         its end, if this filter's preconnect let it in
 //     listExports(next)    NBD_OPT_LIST
 //     open(next, ...)  ->  FilterStage (one per handle, one thread: no locks)
@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "frontend/chain/client.h"
 #include "frontend/chain/next.h"
 
 namespace nbdcage::chain {
@@ -63,8 +64,12 @@ class Filter {
   // Once, before the first connection is accepted; `control` outlives the
   // filter.
   virtual void start(ServerControl& control) { (void)control; }
-  // False closes the new connection before the greeting.
-  virtual bool preconnect() { return true; }
+  // False closes the new connection before the greeting.  `client` is who
+  // connected, as the kernel saw its socket.
+  virtual bool preconnect(const Client& client) {
+    (void)client;
+    return true;
+  }
   // A connection whose preconnect this filter answered true has ended.
   virtual void disconnect() {}
   virtual ExportList listExports(bool readonly, const std::function<ExportList(bool)>& next) { return next(readonly); }

@@ -1,6 +1,6 @@
 // libFuzzer target: the input is everything a client sends, from the first
 // byte after connecting.  The real handshake, transmission loop and filter
-// chain (readahead and a pass-through filter) serve it over a socketpair,
+// chain (ip, readahead and a pass-through filter) serve it over a socketpair,
 // with an in-process RAM disk as the bottom stage (no plugin host).  Whatever the bytes, the server must end
 // cleanly: no crash, no sanitizer report, no hang.
 //
@@ -33,8 +33,15 @@ class MemoryExports final : public nbdcage::chain::ExportSource {
   // client -> readahead (its own requests, fan-out completions) ->
   // passthrough -> RAM disk: three boundaries on the way down.
   MemoryExports() {
+    filters_.push_back(nbdcage::filters::make("ip", {"allow=anyunix", "deny=all"}));
     filters_.push_back(nbdcage::filters::make("readahead", {}));
     filters_.push_back(std::make_unique<PassThrough>());
+  }
+  // Each filter's verdict on the client, as a connection thread asks it.
+  bool preconnect(const nbdcage::chain::Client& client) {
+    for (auto& f : filters_)
+      if (!f->preconnect(client)) return false;
+    return true;
   }
   kj::Own<nbdcage::chain::Handle> open(const std::string& name, bool readonly, const nbdcage::chain::Client&) override {
     return kj::heap<nbdcage::chain::Handle>(kj::heap<nbdcage::fuzz::MemoryBottom>(), filters_, name, readonly);
@@ -70,7 +77,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   {
     MemoryExports exports;
     nbdcage::nbd::Stream stream(sv[0], sv[0]);
-    nbdcage::nbd::Handshake handshake(stream, exports, false, nbdcage::chain::Client::of(sv[0]));
+    nbdcage::chain::Client peerInfo = nbdcage::chain::Client::of(sv[0]);
+    if (!exports.preconnect(peerInfo)) abort();  // a Unix socket peer: the ip filter lets it in
+    nbdcage::nbd::Handshake handshake(stream, exports, false, peerInfo);
     auto negotiated = handshake.run();
     if (negotiated) nbdcage::nbd::Transmission(stream, *negotiated).run();
   }

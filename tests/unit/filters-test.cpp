@@ -16,6 +16,8 @@ using namespace nbdcage;
 
 namespace {
 
+const nbdcage::chain::Client kNobody{};  // a client the kernel told nothing about
+
 class FakeControl final : public chain::ServerControl {
  public:
   void requestShutdown() override { ++requests; }
@@ -86,11 +88,11 @@ TEST_CASE("exitwhen: after the event new clients are refused and the last one ou
   FakeControl control;
   filter->start(control);
   NullStage below;
-  CHECK(filter->preconnect());
+  CHECK(filter->preconnect(kNobody));
   auto a = filter->open(below, "", false);
   auto b = filter->open(below, "", false);
   f.create();
-  CHECK_FALSE(filter->preconnect());  // the event: refused
+  CHECK_FALSE(filter->preconnect(kNobody));  // the event: refused
   a = nullptr;
   CHECK(control.requests == 0);  // b is still connected
   b = nullptr;
@@ -121,7 +123,7 @@ TEST_CASE("exitwhen: an event that already happened is seen before serving") {
 TEST_CASE("exitwhen with no events does nothing") {
   auto filter = filters::make("exitwhen", {"exit-when-poll=1"});
   CHECK_FALSE(filter->exitBeforeServing());
-  CHECK(filter->preconnect());
+  CHECK(filter->preconnect(kNobody));
 }
 
 TEST_CASE("exitlast stops the server when the last handle closes, not before the first") {
@@ -139,20 +141,20 @@ TEST_CASE("exitlast stops the server when the last handle closes, not before the
 
 TEST_CASE("limit admits N clients at once, then one for each that left; 0 admits everyone") {
   auto two = filters::make("limit", {"limit=2"});
-  CHECK(two->preconnect());
-  CHECK(two->preconnect());
-  CHECK_FALSE(two->preconnect());  // refused: it does not count
-  CHECK_FALSE(two->preconnect());
+  CHECK(two->preconnect(kNobody));
+  CHECK(two->preconnect(kNobody));
+  CHECK_FALSE(two->preconnect(kNobody));  // refused: it does not count
+  CHECK_FALSE(two->preconnect(kNobody));
   two->disconnect();
-  CHECK(two->preconnect());
-  CHECK_FALSE(two->preconnect());
+  CHECK(two->preconnect(kNobody));
+  CHECK_FALSE(two->preconnect(kNobody));
 
   auto one = filters::make("limit", {});  // default 1
-  CHECK(one->preconnect());
-  CHECK_FALSE(one->preconnect());
+  CHECK(one->preconnect(kNobody));
+  CHECK_FALSE(one->preconnect(kNobody));
 
   auto none = filters::make("limit", {"limit=0"});
-  for (int i = 0; i < 100; ++i) CHECK(none->preconnect());
+  for (int i = 0; i < 100; ++i) CHECK(none->preconnect(kNobody));
 
   for (const char* bad : {"limit=-1", "limit=x", "limit=", "limit=1000001"})
     CHECK_THROWS_AS(filters::make("limit", {bad}), std::runtime_error);

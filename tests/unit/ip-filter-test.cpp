@@ -1,0 +1,108 @@
+// The ip filter's rules: what parses, what each rule matches (addresses and
+// ranges of either family, v4-mapped v6, Unix credentials), and the order
+// allow, deny, default.
+#include <doctest/doctest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cstring>
+#include <stdexcept>
+
+#include "filters/ip/ip.h"
+#include "filters/registry.h"
+
+using nbdcage::chain::Client;
+using nbdcage::filters::ip::matches;
+using nbdcage::filters::ip::parseRules;
+
+namespace {
+
+Client v4(const char* a) {
+  sockaddr_in in{};
+  in.sin_family = AF_INET;
+  inet_pton(AF_INET, a, &in.sin_addr);
+  Client c;
+  c.address.assign(reinterpret_cast<uint8_t*>(&in), reinterpret_cast<uint8_t*>(&in) + sizeof in);
+  return c;
+}
+
+Client v6(const char* a) {
+  sockaddr_in6 in6{};
+  in6.sin6_family = AF_INET6;
+  inet_pton(AF_INET6, a, &in6.sin6_addr);
+  Client c;
+  c.address.assign(reinterpret_cast<uint8_t*>(&in6), reinterpret_cast<uint8_t*>(&in6) + sizeof in6);
+  return c;
+}
+
+Client unixPeer(int64_t pid, int64_t uid, int64_t gid) {
+  sockaddr_un un{};
+  un.sun_family = AF_UNIX;
+  Client c;
+  c.address.assign(reinterpret_cast<uint8_t*>(&un), reinterpret_cast<uint8_t*>(&un) + sizeof(sa_family_t));
+  c.credentials = Client::Credentials{pid, uid, gid};
+  return c;
+}
+
+bool one(const char* rule, const Client& c) {
+  auto rules = parseRules(rule);
+  REQUIRE(rules.size() == 1);
+  return matches(rules[0], c);
+}
+
+}  // namespace
+
+TEST_CASE("ip rules: addresses and ranges match their family only") {
+  CHECK(one("127.0.0.1", v4("127.0.0.1")));
+  CHECK_FALSE(one("127.0.0.1", v4("127.0.0.2")));
+  CHECK(one("10.0.0.0/8", v4("10.200.3.4")));
+  CHECK_FALSE(one("10.0.0.0/8", v4("11.0.0.1")));
+  CHECK(one("192.168.2.0/23", v4("192.168.3.255")));
+  CHECK_FALSE(one("192.168.2.0/23", v4("192.168.4.0")));
+  CHECK(one("0.0.0.0/0", v4("8.8.8.8")));
+  CHECK(one("::1", v6("::1")));
+  CHECK(one("2001:db8::/32", v6("2001:db8:ffff::1")));
+  CHECK_FALSE(one("2001:db8::/32", v6("2001:db9::1")));
+  CHECK_FALSE(one("::1", v4("127.0.0.1")));
+  CHECK_FALSE(one("127.0.0.1", v6("::1")));
+  // An IPv4 client on an IPv6 socket is an IPv4 client.
+  CHECK(one("127.0.0.1", v6("::ffff:127.0.0.1")));
+  CHECK(one("anyipv4", v6("::ffff:10.1.2.3")));
+  CHECK_FALSE(one("anyipv6", v6("::ffff:10.1.2.3")));
+}
+
+TEST_CASE("ip rules: kinds, and Unix peers by uid, gid and pid") {
+  Client u = unixPeer(42, 1000, 100);
+  CHECK(one("all", u));
+  CHECK(one("any", v4("1.2.3.4")));
+  CHECK(one("anyunix", u));
+  CHECK_FALSE(one("anyunix", v4("1.2.3.4")));
+  CHECK(one("uid:1000", u));
+  CHECK_FALSE(one("uid:0", u));
+  CHECK(one("gid:100", u));
+  CHECK(one("pid:42", u));
+  CHECK_FALSE(one("uid:1000", v4("127.0.0.1")));  // no credentials over TCP
+  CHECK(parseRules("127.0.0.1,::1,uid:0,anyvsock").size() == 4);
+}
+
+TEST_CASE("ip rules that cannot be read or honoured are refused") {
+  for (const char* bad : {"", "a,,b", "localhost", "10.0.0.0/33", "::/129", "uid:", "uid:-1", "gid:x",
+                          "dn:CN=a", "issuer-dn:CN=a", "security:x", "1.2.3"})
+    CHECK_THROWS_AS(parseRules(bad), std::runtime_error);
+}
+
+TEST_CASE("the ip filter: allow first, then deny, else let in; no lists, no filtering") {
+  auto f = nbdcage::filters::make("ip", {"allow=127.0.0.1", "deny=127.0.0.0/8"});
+  CHECK(f->preconnect(v4("127.0.0.1")));      // allowed, though denied too
+  CHECK_FALSE(f->preconnect(v4("127.0.0.2")));
+  CHECK(f->preconnect(v4("10.0.0.1")));       // neither: let in
+  auto none = nbdcage::filters::make("ip", {});
+  CHECK(none->preconnect(Client{}));          // no lists: even an unknown kind
+  auto lists = nbdcage::filters::make("ip", {"deny=10.0.0.0/8"});
+  CHECK_FALSE(lists->preconnect(Client{}));   // a kind it cannot tell: refused
+  auto all = nbdcage::filters::make("ip", {"allow=all", "deny=10.0.0.0/8"});
+  CHECK(all->preconnect(Client{}));
+}

@@ -6,6 +6,7 @@
 #include "filters/exitwhen/exitwhen.h"
 #include "filters/ip/ip.h"
 #include "filters/limit/limit.h"
+#include "filters/rate/rate.h"
 #include "filters/readahead/readahead.h"
 
 namespace nbdcage::filters {
@@ -25,6 +26,7 @@ const Entry kFilters[] = {
     {"exitwhen", exitwhen::takesKey, exitwhen::make},
     {"ip", ip::takesKey, ip::make},
     {"limit", limit::takesKey, limit::make},
+    {"rate", rate::takesKey, rate::make},
     {"readahead", readahead::takesKey, readahead::make},
 };
 

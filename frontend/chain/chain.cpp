@@ -42,6 +42,48 @@ std::string callerName(const std::vector<std::unique_ptr<Filter>>& filters, size
 }
 }  // namespace
 
+// The bottom as the loop sees it when stages keep timers: its own wait,
+// shortened to the earliest timer; due timers run whenever the loop turns.
+class Handle::ClockedBottom final : public Bottom {
+ public:
+  ClockedBottom(Bottom& inner, const std::vector<Timed*>& timed) : inner_(inner), timed_(timed) {}
+  const ExportInfo& info() const override { return inner_.info(); }
+  std::optional<Slot> reserve(uint32_t bufLen) override { return inner_.reserve(bufLen); }
+  void release(const Slot& slot) override { inner_.release(slot); }
+  void submit(const Io& io) override { inner_.submit(io); }
+  void drainCompletions(size_t max) override {
+    runDue();
+    inner_.drainCompletions(max);
+  }
+  uint32_t inFlight() const override { return inner_.inFlight(); }
+  bool prepareWait(bool completions, Wait& w) override {
+    if (!inner_.prepareWait(completions, w)) return false;
+    auto now = Timed::Clock::now();
+    for (Timed* t : timed_) {
+      auto at = t->nextTimer();
+      if (!at) continue;
+      auto ms = std::chrono::ceil<std::chrono::milliseconds>(*at - now).count();
+      int wait = ms < 0 ? 0 : static_cast<int>(std::min<int64_t>(ms, 1000000));
+      if (w.timeoutMs < 0 || wait < w.timeoutMs) w.timeoutMs = wait;
+    }
+    return true;
+  }
+  void wake(const Wait& w) override {
+    inner_.wake(w);
+    runDue();
+  }
+  bool broken() const override { return inner_.broken(); }
+
+ private:
+  void runDue() {
+    auto now = Timed::Clock::now();
+    for (Timed* t : timed_)
+      if (auto at = t->nextTimer(); at && *at <= now) t->onTimer(now);
+  }
+  Bottom& inner_;
+  const std::vector<Timed*>& timed_;
+};
+
 Handle::Handle(kj::Own<Bottom> bottom, const std::vector<std::unique_ptr<Filter>>& filters,
                const std::string& exportName, bool readonly)
     : name_(exportName), bottom_(kj::mv(bottom)) {
@@ -49,9 +91,11 @@ Handle::Handle(kj::Own<Bottom> bottom, const std::vector<std::unique_ptr<Filter>
   for (size_t i = filters.size(); i > 0; --i) {
     boundaries_.push_back(kj::heap<Boundary>(*below, callerName(filters, i)));
     stages_.push_back(filters[i - 1]->open(*boundaries_.back(), exportName, readonly));
+    if (auto* t = dynamic_cast<Timed*>(stages_.back().get())) timed_.push_back(t);
     below = stages_.back().get();
   }
   boundaries_.push_back(kj::heap<Boundary>(*below, callerName(filters, 0)));
+  if (!timed_.empty()) clocked_ = kj::heap<ClockedBottom>(*bottom_, timed_);
 }
 
 Handle::~Handle() {

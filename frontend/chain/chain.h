@@ -42,12 +42,16 @@ class Handle {
   Next& top() { return *boundaries_.back(); }
   const ExportInfo& info() const { return boundaries_.back()->info(); }
   // The bottom of the chain: its doorbell and the host's death are what
-  // the connection's event loop waits on.
-  Bottom& bottom() { return *bottom_; }
+  // the connection's event loop waits on (and the timers of the filters'
+  // stages that have them).
+  Bottom& bottom() { return timed_.empty() ? *bottom_ : static_cast<Bottom&>(*clocked_); }
 
  private:
+  class ClockedBottom;
   std::string name_;
   kj::Own<Bottom> bottom_;
+  std::vector<Timed*> timed_;        // the stages that are Timed
+  kj::Own<Bottom> clocked_;          // bottom_ with their timers, if any
   std::vector<kj::Own<Next>> stages_;          // bottom first
   std::vector<kj::Own<Boundary>> boundaries_;  // bottom first; back() is the top
 };

@@ -15,7 +15,9 @@
 
 #include <kj/memory.h>
 
+#include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,6 +36,19 @@ class ServerControl {
 
  protected:
   ~ServerControl() = default;
+};
+
+// A stage that must act at a time of its own (a request it holds back
+// until then) implements this too: the connection's loop sleeps no longer
+// than nextTimer(), and calls onTimer() once it is due, on its thread.
+class Timed {
+ public:
+  using Clock = std::chrono::steady_clock;
+  virtual std::optional<Clock::time_point> nextTimer() const = 0;
+  virtual void onTimer(Clock::time_point now) = 0;
+
+ protected:
+  ~Timed() = default;
 };
 
 // A handle's instance of a filter: passes everything through.

@@ -1,6 +1,7 @@
-// The ip filter's rules: what parses, what each rule matches (addresses and
-// ranges of either family, v4-mapped v6, Unix credentials), and the order
-// allow, deny, default.
+// The filters' arithmetic: the ip filter's rules (what parses; what each
+// matches: addresses and ranges of either family, v4-mapped v6, Unix
+// credentials; the order allow, deny, default) and the rate filter's
+// token bucket.
 #include <doctest/doctest.h>
 
 #include <arpa/inet.h>
@@ -12,6 +13,7 @@
 #include <stdexcept>
 
 #include "filters/ip/ip.h"
+#include "filters/rate/rate.h"
 #include "filters/registry.h"
 
 using nbdcage::chain::Client;
@@ -105,4 +107,28 @@ TEST_CASE("the ip filter: allow first, then deny, else let in; no lists, no filt
   CHECK_FALSE(lists->preconnect(Client{}));   // a kind it cannot tell: refused
   auto all = nbdcage::filters::make("ip", {"allow=all", "deny=10.0.0.0/8"});
   CHECK(all->preconnect(Client{}));
+}
+
+TEST_CASE("the rate filter's bucket: a burst at once, then the rate; debts make the next wait") {
+  using nbdcage::filters::rate::Bucket;
+  using namespace std::chrono;
+  auto t0 = Bucket::Clock::now();
+  Bucket b(1000, 2.0, t0);  // 1000 bits/s, 2000 bits of burst
+  CHECK(b.take(2000, t0) == Bucket::Clock::duration::zero());
+  auto wait = b.take(500, t0);  // 500 bits of debt: half a second
+  CHECK(duration_cast<milliseconds>(wait).count() == 500);
+  // A second later 1000 bits came back: the debt is paid and 500 are left.
+  CHECK(b.take(500, t0 + seconds(1)) == Bucket::Clock::duration::zero());
+  CHECK(duration_cast<milliseconds>(b.take(1000, t0 + seconds(1))).count() == 1000);
+  // The bucket never holds more than its burst.
+  Bucket idle(1000, 2.0, t0);
+  CHECK(idle.take(2000, t0 + seconds(100)) == Bucket::Clock::duration::zero());
+  CHECK(idle.take(1, t0 + seconds(100)) > Bucket::Clock::duration::zero());
+  Bucket unlimited(0, 2.0, t0);
+  CHECK(unlimited.take(1e12, t0) == Bucket::Clock::duration::zero());
+  CHECK(nbdcage::filters::rate::parseBits("1M") == 1048576.0);
+  CHECK(nbdcage::filters::rate::parseBits("50K") == 51200.0);
+  CHECK(nbdcage::filters::rate::parseBits("1.5k") == 1536.0);
+  CHECK(nbdcage::filters::rate::parseBits("x") < 0);
+  CHECK(nbdcage::filters::rate::parseBits("1Q") < 0);
 }

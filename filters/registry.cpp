@@ -3,9 +3,15 @@
 #include <stdexcept>
 
 #include "filters/exitlast/exitlast.h"
+#include "filters/delay/delay.h"
+#include "filters/error/error.h"
 #include "filters/exitwhen/exitwhen.h"
 #include "filters/ip/ip.h"
 #include "filters/limit/limit.h"
+#include "filters/nocache/nocache.h"
+#include "filters/noextents/noextents.h"
+#include "filters/nozero/nozero.h"
+#include "filters/offset/offset.h"
 #include "filters/rate/rate.h"
 #include "filters/readahead/readahead.h"
 
@@ -22,10 +28,16 @@ struct Entry {
 };
 
 const Entry kFilters[] = {
+    {"delay", delay::takesKey, delay::make},
+    {"error", error::takesKey, error::make},
     {"exitlast", exitlast::takesKey, exitlast::make},
     {"exitwhen", exitwhen::takesKey, exitwhen::make},
     {"ip", ip::takesKey, ip::make},
     {"limit", limit::takesKey, limit::make},
+    {"nocache", nocache::takesKey, nocache::make},
+    {"noextents", noextents::takesKey, noextents::make},
+    {"nozero", nozero::takesKey, nozero::make},
+    {"offset", offset::takesKey, offset::make},
     {"rate", rate::takesKey, rate::make},
     {"readahead", readahead::takesKey, readahead::make},
 };

@@ -2,6 +2,8 @@
 
 #include <sys/socket.h>
 
+#include <cstdio>
+
 #include "frontend/host/remote-handle.h"
 #include "frontend/host/supervisor.h"
 
@@ -33,6 +35,7 @@ auto refusalsAsHostError(Fn&& fn) {
   } catch (const frontend::HostError&) {
     throw;
   } catch (const std::exception& e) {
+    fprintf(stderr, "nbdcage: a filter refused the client: %s\n", e.what());
     throw frontend::HostError(e.what());
   }
 }

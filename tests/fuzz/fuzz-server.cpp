@@ -1,6 +1,6 @@
 // libFuzzer target: the input is everything a client sends, from the first
 // byte after connecting.  The real handshake, transmission loop and filter
-// chain (ip, rate, readahead and a pass-through filter) serve it over a socketpair,
+// chain (ip, rate, readahead, nozero, nocache, offset and a pass-through filter) serve it over a socketpair,
 // with an in-process RAM disk as the bottom stage (no plugin host).  Whatever the bytes, the server must end
 // cleanly: no crash, no sanitizer report, no hang.
 //
@@ -36,6 +36,9 @@ class MemoryExports final : public nbdcage::chain::ExportSource {
     filters_.push_back(nbdcage::filters::make("ip", {"allow=anyunix", "deny=all"}));
     filters_.push_back(nbdcage::filters::make("rate", {"rate=1T"}));  // its timers, never its waits
     filters_.push_back(nbdcage::filters::make("readahead", {}));
+    filters_.push_back(nbdcage::filters::make("nozero", {"zeromode=notrim", "fastzeromode=slow"}));
+    filters_.push_back(nbdcage::filters::make("nocache", {"cachemode=nop"}));
+    filters_.push_back(nbdcage::filters::make("offset", {"offset=0"}));
     filters_.push_back(std::make_unique<PassThrough>());
   }
   // Each filter's verdict on the client, as a connection thread asks it.

@@ -1,0 +1,112 @@
+#include "filters/delay/delay.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <iterator>
+#include <deque>
+#include <stdexcept>
+
+namespace nbdcage::filters::delay {
+
+namespace {
+
+using Clock = chain::Timed::Clock;
+
+// "1.5", "2s", "100ms", "10us", "10μs", "500ns" -> a duration.
+Clock::duration parse(const std::string& key, const std::string& v) {
+  char* end;
+  double n = v.empty() ? -1 : strtod(v.c_str(), &end);
+  std::string unit = v.empty() ? "" : end;
+  double scale = unit.empty() || unit == "s" ? 1 : unit == "ms" ? 1e-3 : unit == "us" || unit == "\u03bcs" ? 1e-6
+                 : unit == "ns" ? 1e-9 : -1;
+  if (n < 0 || scale < 0 || n * scale > 86400)
+    throw std::runtime_error(key + " must be a delay (1.5, 2s, 100ms, 10us, 500ns; at most a day), not '" + v + "'");
+  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(n * scale));
+}
+
+struct Delays {
+  Clock::duration read{}, write{}, zero{}, trim{}, extents{}, cache{};
+  bool fastZero = true;  // delay-fast-zero=false: fast zeroes fail at once instead (ENOTSUP)
+};
+
+class Stage final : public chain::FilterStage, public chain::Timed {
+ public:
+  Stage(chain::Next& next, const Delays& d) : FilterStage(next), d_(d) {}
+  void submit(const chain::Io& io) override {
+    Clock::duration wait{};
+    switch (io.op) {
+      case ipc::Op::kRead: wait = d_.read; break;
+      case ipc::Op::kWrite: wait = d_.write; break;
+      case ipc::Op::kZero:
+        if ((io.flags & ipc::kFlagFastZero) && !d_.fastZero && d_.zero.count() > 0)
+          return io.done->complete(io, ENOTSUP, 0);  // a slow zero is not a fast one
+        wait = d_.zero;
+        break;
+      case ipc::Op::kTrim: wait = d_.trim; break;
+      case ipc::Op::kExtents: wait = d_.extents; break;
+      case ipc::Op::kCache: wait = d_.cache; break;
+      default: break;
+    }
+    if (wait.count() == 0) return next().submit(io);
+    // Each waits its own delay from its arrival: requests in flight at
+    // once are delayed at once, as with nbdkit's threads.
+    auto at = Clock::now() + wait;
+    auto it = held_.end();
+    while (it != held_.begin() && std::prev(it)->at > at) --it;
+    held_.insert(it, {at, io});
+  }
+  std::optional<Clock::time_point> nextTimer() const override {
+    if (held_.empty()) return std::nullopt;
+    return held_.front().at;
+  }
+  void onTimer(Clock::time_point now) override {
+    while (!held_.empty() && held_.front().at <= now) {
+      chain::Io io = held_.front().io;
+      held_.pop_front();
+      next().submit(io);
+    }
+  }
+
+ private:
+  struct Held {
+    Clock::time_point at;
+    chain::Io io;
+  };
+  const Delays d_;
+  std::deque<Held> held_;  // by time
+};
+
+class Delay final : public chain::Filter {
+ public:
+  explicit Delay(const Delays& d) : d_(d) {}
+  const char* name() const override { return "delay"; }
+  kj::Own<chain::Next> open(chain::Next& next, const std::string&, bool) override { return kj::heap<Stage>(next, d_); }
+
+ private:
+  const Delays d_;
+};
+
+}  // namespace
+
+std::unique_ptr<chain::Filter> make(const std::vector<std::pair<std::string, std::string>>& params) {
+  Delays d;
+  for (const auto& [key, value] : params) {
+    if (key == "delay-fast-zero") {
+      if (value == "true" || value == "1" || value == "yes" || value == "on") d.fastZero = true;
+      else if (value == "false" || value == "0" || value == "no" || value == "off") d.fastZero = false;
+      else throw std::runtime_error("delay-fast-zero must be true or false, not '" + value + "'");
+      continue;
+    }
+    Clock::duration v = parse(key, value);
+    if (key == "rdelay" || key == "delay-read") d.read = v;
+    else if (key == "wdelay") d.write = d.zero = d.trim = v;  // as nbdkit: wdelay is every writing request
+    else if (key == "delay-write") d.write = v;
+    else if (key == "delay-zero") d.zero = v;
+    else if (key == "delay-trim") d.trim = v;
+    else if (key == "delay-extents") d.extents = v;
+    else d.cache = v;
+  }
+  return std::make_unique<Delay>(d);
+}
+
+}  // namespace nbdcage::filters::delay

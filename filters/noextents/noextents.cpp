@@ -1,0 +1,31 @@
+#include "filters/noextents/noextents.h"
+
+#include <stdexcept>
+
+namespace nbdcage::filters::noextents {
+
+namespace {
+
+class Stage final : public chain::FilterStage {
+ public:
+  explicit Stage(chain::Next& next) : FilterStage(next), info_(next.info()) { info_.canExtents = false; }
+  const chain::ExportInfo& info() const override { return info_; }
+
+ private:
+  chain::ExportInfo info_;
+};
+
+class NoExtents final : public chain::Filter {
+ public:
+  const char* name() const override { return "noextents"; }
+  kj::Own<chain::Next> open(chain::Next& next, const std::string&, bool) override { return kj::heap<Stage>(next); }
+};
+
+}  // namespace
+
+std::unique_ptr<chain::Filter> make(const std::vector<std::pair<std::string, std::string>>& params) {
+  if (!params.empty()) throw std::runtime_error("it takes no parameters");
+  return std::make_unique<NoExtents>();
+}
+
+}  // namespace nbdcage::filters::noextents

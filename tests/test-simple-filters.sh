@@ -1,0 +1,107 @@
+#!/bin/sh
+# The small filters, each shown doing its work (so each check fails if the
+# filter did nothing): noextents, nocache, nozero, offset, delay (lower
+# bounds in time only) and error (rates of 0 and 1, a per-kind rule, and
+# error-file= switching it on and off); bad parameters are startup errors.
+. "$(dirname "$0")/functions.sh"
+requires nbdsh nbdinfo
+run() { "$NBDCAGE" -U - "$@"; }
+
+# noextents: the sparse memory disk looks all data.
+run memory 1M --run 'nbdinfo --map "$uri"' | grep -q "hole" || fail "the baseline has no hole"
+run --filter=noextents memory 1M --run 'nbdinfo --map "$uri"' | grep -q "hole" && fail "noextents showed a hole"
+echo "ok: noextents"
+
+# nocache: CACHE not advertised, or advertised and done as nothing (the
+# file plugin advertises it: fadvise WILLNEED).
+truncate -s 1M "$tmp/disk"
+run file "$tmp/disk" --run 'nbdsh -u "$uri" -c "assert h.can_cache()"' || fail "the file plugin's cache is not advertised"
+run --filter=nocache file "$tmp/disk" --run 'nbdsh -u "$uri" -c "assert not h.can_cache()"' || fail "cachemode=none"
+run --filter=nocache memory 1M cachemode=nop --run 'nbdsh -u "$uri" -c "assert h.can_cache(); h.cache(4096, 0)"' ||
+  fail "cachemode=nop"
+echo "ok: nocache (none, nop)"
+
+# nozero: WRITE_ZEROES not advertised; fastzeromode=slow fails fast zeroes.
+run --filter=nozero memory 1M --run 'nbdsh -u "$uri" -c "assert not h.can_zero()"' || fail "zeromode=none"
+run --filter=nozero memory 1M zeromode=plugin fastzeromode=slow --run 'nbdsh -u "$uri" -c "
+assert h.can_zero() and h.can_fast_zero()
+h.zero(4096, 0)
+try:
+    h.zero(4096, 0, nbd.CMD_FLAG_FAST_ZERO)
+    raise SystemExit(\"a fast zero succeeded with fastzeromode=slow\")
+except nbd.Error as e:
+    assert e.errno == \"ENOTSUP\", e.errno
+"' || fail "fastzeromode=slow"
+run --filter=nozero memory 1M zeromode=plugin fastzeromode=none --run 'nbdsh -u "$uri" -c "assert not h.can_fast_zero()"' ||
+  fail "fastzeromode=none"
+echo "ok: nozero (zeromode=none, fastzeromode=slow and none)"
+
+# offset: the pattern plugin's words hold their own offsets.
+run --filter=offset pattern 1M offset=65536 range=8192 --run 'nbdsh -u "$uri" -c "
+import struct
+assert h.get_size() == 8192
+assert struct.unpack(\">Q\", h.pread(8, 0))[0] == 65536
+assert struct.unpack(\">Q\", h.pread(8, 8184))[0] == 65536 + 8184
+"' || fail "offset="
+run --filter=offset memory 1M offset=1M --run 'nbdinfo --size "$uri"' | grep -qx 0 || fail "offset to the end"
+if run --filter=offset memory 1M offset=2M --run 'nbdinfo --size "$uri"' 2>"$tmp/err"; then fail "an offset past the end"; fi
+grep -q "beyond the end of the plugin" "$tmp/err" || { cat "$tmp/err"; fail "offset past the end: message"; }
+echo "ok: offset (offset=, range=, past the end refused)"
+
+# delay: two reads of 300 ms each take at least 600 ms; writes are not delayed by rdelay.
+start=$(date +%s.%N)
+run --filter=delay memory 1M rdelay=300ms --run 'nbdsh -u "$uri" -c "h.pread(512, 0); h.pread(512, 512)"' || fail "delay"
+t=$(awk "BEGIN { print $(date +%s.%N) - $start }")
+awk "BEGIN { exit !($t >= 0.6) }" || fail "two delayed reads took $t s"
+echo "ok: delay (two reads of rdelay=300ms took $t s)"
+
+# error: every read fails at rate 1; none at rate 0; error-file= switches it.
+run --filter=error memory 1M error-rate=1 --run 'nbdsh -u "$uri" -c "
+try:
+    h.pread(512, 0)
+    raise SystemExit(\"a read succeeded at error-rate=1\")
+except nbd.Error as e:
+    assert e.errno == \"EIO\", e.errno
+"' 2>/dev/null || fail "error-rate=1"
+run --filter=error memory 1M error-rate=0 --run 'nbdsh -u "$uri" -c "h.pread(512, 0)"' || fail "error-rate=0"
+run --filter=error memory 1M error-pwrite=ENOSPC error-pwrite-rate=100% --run 'nbdsh -u "$uri" -c "
+h.pread(512, 0)
+try:
+    h.pwrite(b\"x\" * 512, 0)
+    raise SystemExit(\"a write succeeded\")
+except nbd.Error as e:
+    assert e.errno == \"ENOSPC\", e.errno
+"' 2>/dev/null || fail "error-pwrite"
+run --filter=error memory 1M error-rate=1 error-file="$tmp/now" --run 'nbdsh -u "$uri" -c "
+import os
+h.pread(512, 0)
+open(\"'"$tmp"'/now\", \"w\").close()
+try:
+    h.pread(512, 0)
+    raise SystemExit(\"error-file= did not switch errors on\")
+except nbd.Error:
+    pass
+os.unlink(\"'"$tmp"'/now\")
+h.pread(512, 0)
+"' 2>/dev/null || fail "error-file="
+# About half of 400 reads fail at error-rate=50% (a wide margin: binomial).
+run --filter=error memory 1M error-rate=50% --run 'nbdsh -u "$uri" -c "
+failed = 0
+for i in range(400):
+    try:
+        h.pread(512, 0)
+    except nbd.Error:
+        failed += 1
+assert 120 < failed < 280, failed
+"' 2>/dev/null || fail "error-rate=50%"
+echo "ok: error (rates 1, 0 and 50%, error-pwrite=, error-file=)"
+
+for bad in "nocache cachemode=sometimes" "nozero zeromode=emulate" "offset offset=lots" "delay rdelay=soon" \
+           "error error=EAGAIN" "error error-rate=2"; do
+  set -- $bad
+  f=$1; shift
+  if run --filter="$f" memory 1M "$@" --run true 2>"$tmp/err"; then fail "--filter=$f $*: accepted"; fi
+  grep -q "nbdcage: $f: " "$tmp/err" || { cat "$tmp/err"; fail "--filter=$f $*: message"; }
+  echo "ok: refused --filter=$f $*: $(cat "$tmp/err")"
+done
+echo PASS

@@ -3,16 +3,20 @@
 #include <stdexcept>
 
 #include "filters/exitlast/exitlast.h"
+#include "filters/count/count.h"
 #include "filters/delay/delay.h"
 #include "filters/error/error.h"
 #include "filters/exitwhen/exitwhen.h"
+#include "filters/fua/fua.h"
 #include "filters/ip/ip.h"
 #include "filters/limit/limit.h"
 #include "filters/nocache/nocache.h"
 #include "filters/noextents/noextents.h"
+#include "filters/noparallel/noparallel.h"
 #include "filters/nozero/nozero.h"
 #include "filters/offset/offset.h"
 #include "filters/rate/rate.h"
+#include "filters/readonly/readonly.h"
 #include "filters/readahead/readahead.h"
 
 namespace nbdcage::filters {
@@ -28,17 +32,21 @@ struct Entry {
 };
 
 const Entry kFilters[] = {
+    {"count", count::takesKey, count::make},
     {"delay", delay::takesKey, delay::make},
     {"error", error::takesKey, error::make},
     {"exitlast", exitlast::takesKey, exitlast::make},
     {"exitwhen", exitwhen::takesKey, exitwhen::make},
+    {"fua", fua::takesKey, fua::make},
     {"ip", ip::takesKey, ip::make},
     {"limit", limit::takesKey, limit::make},
     {"nocache", nocache::takesKey, nocache::make},
     {"noextents", noextents::takesKey, noextents::make},
+    {"noparallel", noparallel::takesKey, noparallel::make},
     {"nozero", nozero::takesKey, nozero::make},
     {"offset", offset::takesKey, offset::make},
     {"rate", rate::takesKey, rate::make},
+    {"readonly", readonly::takesKey, readonly::make},
     {"readahead", readahead::takesKey, readahead::make},
 };
 

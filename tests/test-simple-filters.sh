@@ -1,8 +1,10 @@
 #!/bin/sh
 # The small filters, each shown doing its work (so each check fails if the
 # filter did nothing): noextents, nocache, nozero, offset, delay (lower
-# bounds in time only) and error (rates of 0 and 1, a per-kind rule, and
-# error-file= switching it on and off); bad parameters are startup errors.
+# bounds in time only), error (rates of 0, 1 and 50%, a per-kind rule, and
+# error-file= switching it on and off), fua (what reaches the plugin, seen
+# by strace), noparallel, count and readonly; bad parameters are startup
+# errors.
 . "$(dirname "$0")/functions.sh"
 requires nbdsh nbdinfo
 run() { "$NBDCAGE" -U - "$@"; }
@@ -96,8 +98,67 @@ assert 120 < failed < 280, failed
 "' 2>/dev/null || fail "error-rate=50%"
 echo "ok: error (rates 1, 0 and 50%, error-pwrite=, error-file=)"
 
+# fua: how FUA shows and what reaches the plugin (strace sees the
+# fdatasyncs the file plugin makes for FUA and flush).
+truncate -s 1M "$tmp/disk"
+run --filter=fua file "$tmp/disk" --run 'nbdsh -u "$uri" -c "assert not h.can_fua()"' || fail "fuamode=none"
+run --filter=fua file "$tmp/disk" fuamode=native --run 'nbdsh -u "$uri" -c "assert h.can_fua()"' || fail "fuamode=native"
+syncs() {  # syncs ARGS...: fdatasyncs for one FUA write and one flush
+  ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" strace -f -qq -e trace=fdatasync -o "$tmp/trace" \
+    "$NBDCAGE" -U - --filter=fua file "$tmp/disk" "$@" --run 'nbdsh -u "$uri" -c "
+h.pwrite(b\"x\" * 512, 0, nbd.CMD_FLAG_FUA if h.can_fua() else 0)
+h.flush()"' || fail "fua $*"
+  grep -c fdatasync "$tmp/trace"
+}
+if command -v strace >/dev/null; then
+  [ "$(syncs fuamode=pass)" = 2 ] || fail "fuamode=pass: not one sync for the FUA write and one for the flush"
+  [ "$(syncs fuamode=emulate)" = 2 ] || fail "fuamode=emulate: the FUA write was not followed by a flush"
+  [ "$(syncs fuamode=discard)" = 0 ] || fail "fuamode=discard still synced"
+  [ "$(syncs fuamode=force)" = 1 ] || fail "fuamode=force: not one sync (the write), with the flush a no-op"
+  echo "ok: fua (none, native, pass, emulate, discard, force)"
+fi
+
+# noparallel: the requests of a connection reach the plugin one at a time
+# (the eval plugin's reads record overlaps), where without it they overlap.
+overlaps() {
+  rm -f "$tmp/busy" "$tmp/overlap"
+  "$NBDCAGE" -U - "$@" eval get_size='echo 1M' thread_model='echo parallel' \
+    pread="if [ -e $tmp/busy ]; then touch $tmp/overlap; fi; touch $tmp/busy; sleep 0.2; rm -f $tmp/busy; head -c \$3 /dev/zero" \
+    --allow-path="$tmp" --run 'nbdsh -u "$uri" -c "
+cs = [h.aio_pread(nbd.Buffer(512), i * 512) for i in range(4)]
+while h.aio_in_flight() > 0:
+    h.poll(-1)"' || fail "noparallel $*"
+  [ -e "$tmp/overlap" ] && echo yes || echo no
+}
+[ "$(overlaps)" = yes ] || fail "without noparallel the reads did not overlap: the check proves nothing"
+[ "$(overlaps --filter=noparallel)" = no ] || fail "noparallel let two reads overlap"
+echo "ok: noparallel"
+
+# count: what was read, written, zeroed and trimmed, said at exit.
+run --filter=count memory 1M --run 'nbdsh -u "$uri" -c "
+h.pwrite(b\"x\" * 4096, 0); h.pread(8192, 0); h.zero(1024, 0); h.trim(512, 4096)"' 2>"$tmp/err" || fail "count"
+grep -q "count: 8192 bytes read, 4096 written, 1024 zeroed, 512 trimmed" "$tmp/err" || { cat "$tmp/err"; fail "count's totals"; }
+echo "ok: count"
+
+# readonly: always, or while a file exists.
+run --filter=readonly memory 1M --run 'nbdsh -u "$uri" -c "assert h.is_read_only()"' || fail "readonly"
+run --filter=readonly memory 1M readonly-file="$tmp/ro" --run 'nbdsh -u "$uri" -c "
+import os
+h.pwrite(b\"a\" * 512, 0)
+open(\"'"$tmp"'/ro\", \"w\").close()
+try:
+    h.pwrite(b\"b\" * 512, 0)
+    raise SystemExit(\"a write went through while the file existed\")
+except nbd.Error as e:
+    assert e.errno == \"EPERM\", e.errno
+os.unlink(\"'"$tmp"'/ro\")
+h.pwrite(b\"c\" * 512, 0)
+assert h.pread(512, 0) == b\"c\" * 512
+"' || fail "readonly-file="
+echo "ok: readonly (always, and switched by readonly-file=)"
+
 for bad in "nocache cachemode=sometimes" "nozero zeromode=emulate" "offset offset=lots" "delay rdelay=soon" \
-           "error error=EAGAIN" "error error-rate=2"; do
+           "error error=EAGAIN" "error error-rate=2" "fua fuamode=sometimes" "noparallel serialize=connections"; do
   set -- $bad
   f=$1; shift
   if run --filter="$f" memory 1M "$@" --run true 2>"$tmp/err"; then fail "--filter=$f $*: accepted"; fi

@@ -1,0 +1,19 @@
+// count: counts the bytes read, written, zeroed and trimmed, and says so
+// when nbdcage exits.  See nbdcage-count-filter(1).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "frontend/chain/filter.h"
+
+namespace nbdcage::filters::count {
+
+// It takes no parameters.
+inline bool takesKey(const std::string&) { return false; }
+
+std::unique_ptr<chain::Filter> make(const std::vector<std::pair<std::string, std::string>>& params);
+
+}  // namespace nbdcage::filters::count

@@ -10,13 +10,17 @@
 #include "filters/fua/fua.h"
 #include "filters/ip/ip.h"
 #include "filters/limit/limit.h"
+#include "filters/multi-conn/multi-conn.h"
 #include "filters/nocache/nocache.h"
 #include "filters/noextents/noextents.h"
+#include "filters/nofilter/nofilter.h"
 #include "filters/noparallel/noparallel.h"
 #include "filters/nozero/nozero.h"
 #include "filters/offset/offset.h"
 #include "filters/rate/rate.h"
 #include "filters/readonly/readonly.h"
+#include "filters/rotational/rotational.h"
+#include "filters/swab/swab.h"
 #include "filters/readahead/readahead.h"
 
 namespace nbdcage::filters {
@@ -40,13 +44,17 @@ const Entry kFilters[] = {
     {"fua", fua::takesKey, fua::make},
     {"ip", ip::takesKey, ip::make},
     {"limit", limit::takesKey, limit::make},
+    {"multi-conn", multiconn::takesKey, multiconn::make},
     {"nocache", nocache::takesKey, nocache::make},
     {"noextents", noextents::takesKey, noextents::make},
+    {"nofilter", nofilter::takesKey, nofilter::make},
     {"noparallel", noparallel::takesKey, noparallel::make},
     {"nozero", nozero::takesKey, nozero::make},
     {"offset", offset::takesKey, offset::make},
     {"rate", rate::takesKey, rate::make},
     {"readonly", readonly::takesKey, readonly::make},
+    {"rotational", rotational::takesKey, rotational::make},
+    {"swab", swab::takesKey, swab::make},
     {"readahead", readahead::takesKey, readahead::make},
 };
 

@@ -157,8 +157,31 @@ assert h.pread(512, 0) == b\"c\" * 512
 "' || fail "readonly-file="
 echo "ok: readonly (always, and switched by readonly-file=)"
 
+# rotational, multi-conn, nofilter, swab.
+run --filter=rotational memory 1M --run 'nbdsh -u "$uri" -c "assert h.is_rotational()"' || fail "rotational"
+run --filter=rotational memory 1M rotational=false --run 'nbdsh -u "$uri" -c "assert not h.is_rotational()"' ||
+  fail "rotational=false"
+run memory 1M --run 'nbdsh -u "$uri" -c "assert h.can_multi_conn()"' || fail "memory's multi-conn"
+run --filter=multi-conn memory 1M multi-conn-mode=disable --run 'nbdsh -u "$uri" -c "assert not h.can_multi_conn()"' ||
+  fail "multi-conn-mode=disable"
+run --filter=multi-conn pattern 1M multi-conn-mode=enable --run 'nbdsh -u "$uri" -c "assert h.can_multi_conn()"' ||
+  fail "multi-conn-mode=enable"
+run --filter=nofilter pattern 1M --run 'nbdinfo --size "$uri"' | grep -qx 1048576 || fail "nofilter"
+run --filter=swab pattern 1M swab-bits=64 --run 'nbdsh -u "$uri" -c "
+import struct
+assert struct.unpack(\"<Q\", h.pread(8, 4096))[0] == 4096, \"the pattern words are not byte-swapped\"
+"' || fail "swab-bits=64"
+truncate -s 1M "$tmp/swab"
+run --filter=swab file "$tmp/swab" --run 'nbdsh -u "$uri" -c "
+h.pwrite(b\"abcd\" * 128, 0)
+assert h.pread(512, 0) == b\"abcd\" * 128, \"a swabbed write did not read back\"
+"' || fail "swab writes"
+[ "$(head -c 8 "$tmp/swab")" = badcbadc ] || fail "swab: the file holds '$(head -c 8 "$tmp/swab")', not the swapped bytes"
+echo "ok: rotational, multi-conn, nofilter, swab"
+
 for bad in "nocache cachemode=sometimes" "nozero zeromode=emulate" "offset offset=lots" "delay rdelay=soon" \
-           "error error=EAGAIN" "error error-rate=2" "fua fuamode=sometimes" "noparallel serialize=connections"; do
+           "error error=EAGAIN" "error error-rate=2" "fua fuamode=sometimes" "noparallel serialize=connections" \
+           "rotational rotational=maybe" "multi-conn multi-conn-mode=emulate" "swab swab-bits=12"; do
   set -- $bad
   f=$1; shift
   if run --filter="$f" memory 1M "$@" --run true 2>"$tmp/err"; then fail "--filter=$f $*: accepted"; fi

@@ -1,0 +1,42 @@
+#include "filters/rotational/rotational.h"
+
+#include <stdexcept>
+
+namespace nbdcage::filters::rotational {
+
+namespace {
+
+class Stage final : public chain::FilterStage {
+ public:
+  Stage(chain::Next& next, bool rotational) : FilterStage(next), info_(next.info()) { info_.isRotational = rotational; }
+  const chain::ExportInfo& info() const override { return info_; }
+
+ private:
+  chain::ExportInfo info_;
+};
+
+class Rotational final : public chain::Filter {
+ public:
+  explicit Rotational(bool r) : rotational_(r) {}
+  const char* name() const override { return "rotational"; }
+  kj::Own<chain::Next> open(chain::Next& next, const std::string&, bool) override {
+    return kj::heap<Stage>(next, rotational_);
+  }
+
+ private:
+  const bool rotational_;
+};
+
+}  // namespace
+
+std::unique_ptr<chain::Filter> make(const std::vector<std::pair<std::string, std::string>>& params) {
+  bool r = true;
+  for (const auto& [key, v] : params) {
+    if (v == "true" || v == "1" || v == "yes" || v == "on") r = true;
+    else if (v == "false" || v == "0" || v == "no" || v == "off") r = false;
+    else throw std::runtime_error("rotational must be true or false, not '" + v + "'");
+  }
+  return std::make_unique<Rotational>(r);
+}
+
+}  // namespace nbdcage::filters::rotational

@@ -21,6 +21,7 @@
 #include "filters/readonly/readonly.h"
 #include "filters/rotational/rotational.h"
 #include "filters/swab/swab.h"
+#include "filters/truncate/truncate.h"
 #include "filters/readahead/readahead.h"
 
 namespace nbdcage::filters {
@@ -55,6 +56,7 @@ const Entry kFilters[] = {
     {"readonly", readonly::takesKey, readonly::make},
     {"rotational", rotational::takesKey, rotational::make},
     {"swab", swab::takesKey, swab::make},
+    {"truncate", truncate::takesKey, truncate::make},
     {"readahead", readahead::takesKey, readahead::make},
 };
 

@@ -179,9 +179,35 @@ assert h.pread(512, 0) == b\"abcd\" * 128, \"a swabbed write did not read back\"
 [ "$(head -c 8 "$tmp/swab")" = badcbadc ] || fail "swab: the file holds '$(head -c 8 "$tmp/swab")', not the swapped bytes"
 echo "ok: rotational, multi-conn, nofilter, swab"
 
+# truncate: smaller, larger (zeroes past the end, which take only zeroes),
+# rounded.
+head -c 1048576 /dev/urandom > "$tmp/data"
+run --filter=truncate file "$tmp/data" truncate=2M --run 'nbdsh --base-allocation -u "$uri" -c "
+import errno
+data = open(\"'"$tmp"'/data\", \"rb\").read()
+assert h.get_size() == 2 * 1048576
+assert h.pread(8192, 1048576 - 4096) == data[-4096:] + bytes(4096), \"a read across the end\"
+assert h.pread(4096, 1536 * 1024) == bytes(4096), \"a read past the end\"
+h.pwrite(bytes(8192), 1048576 - 4096 + 4096)  # zeroes past the end: fine
+try:
+    h.pwrite(b\"x\" * 512, 1536 * 1024)
+    raise SystemExit(\"a write of data past the plugin end succeeded\")
+except nbd.Error as e:
+    assert e.errno == \"ENOSPC\", e.errno
+h.zero(65536, 1048576 - 32768)
+seen = []
+h.block_status(2 * 1048576, 0, lambda m, o, e, err: seen.extend(e))
+assert sum(seen[0::2]) == 2 * 1048576 and seen[-1] & 1, seen
+"' || fail "truncate=2M"
+run --filter=truncate file "$tmp/data" truncate=512K --run 'nbdinfo --size "$uri"' | grep -qx 524288 || fail "truncate=512K"
+run --filter=truncate memory 1000000 round-up=4096 --run 'nbdinfo --size "$uri"' | grep -qx 1003520 || fail "round-up"
+run --filter=truncate memory 1000000 round-down=4096 --run 'nbdinfo --size "$uri"' | grep -qx 999424 || fail "round-down"
+echo "ok: truncate (larger, smaller, round-up, round-down)"
+
 for bad in "nocache cachemode=sometimes" "nozero zeromode=emulate" "offset offset=lots" "delay rdelay=soon" \
            "error error=EAGAIN" "error error-rate=2" "fua fuamode=sometimes" "noparallel serialize=connections" \
-           "rotational rotational=maybe" "multi-conn multi-conn-mode=emulate" "swab swab-bits=12"; do
+           "rotational rotational=maybe" "multi-conn multi-conn-mode=emulate" "swab swab-bits=12" \
+           "truncate truncate=big" "truncate round-up=0"; do
   set -- $bad
   f=$1; shift
   if run --filter="$f" memory 1M "$@" --run true 2>"$tmp/err"; then fail "--filter=$f $*: accepted"; fi

@@ -14,6 +14,7 @@
 
 #include "filters/ip/ip.h"
 #include "filters/rate/rate.h"
+#include "filters/truncate/truncate.h"
 #include "filters/registry.h"
 
 using nbdcage::chain::Client;
@@ -131,4 +132,23 @@ TEST_CASE("the rate filter's bucket: a burst at once, then the rate; debts make 
   CHECK(nbdcage::filters::rate::parseBits("1.5k") == 1536.0);
   CHECK(nbdcage::filters::rate::parseBits("x") < 0);
   CHECK(nbdcage::filters::rate::parseBits("1Q") < 0);
+}
+
+TEST_CASE("the truncate filter's sizes: fixed, rounded up and down") {
+  using nbdcage::filters::truncate::Sizing;
+  Sizing fixed;
+  fixed.truncate = 4096, fixed.fixed = true;
+  CHECK(fixed.apply(1000000) == 4096);
+  Sizing up;
+  up.roundUp = 4096;
+  CHECK(up.apply(1000000) == 1003520);
+  CHECK(up.apply(8192) == 8192);
+  CHECK(up.apply(0) == 0);
+  Sizing down;
+  down.roundDown = 4096;
+  CHECK(down.apply(1000000) == 999424);
+  CHECK(down.apply(4095) == 0);
+  Sizing both;
+  both.truncate = 5000, both.fixed = true, both.roundUp = 512;
+  CHECK(both.apply(1) == 5120);
 }

@@ -60,7 +60,7 @@ struct Config {
   // KEY=-FD parameters (nbdkit_read_password's -FD): our descriptor FD, to
   // be the first host's kPassedFdBase + i, which the parameter now names.
   std::vector<int> passedFds;
-  static constexpr int kPassedFdBase = 1000;
+  static constexpr int kPassedFdBase = 1000;  // the plugin host's kPassedFdBase
   std::optional<std::string> log;         // --log: stderr|syslog|null|file:ABSOLUTE-PATH; unset: default
 
   // Without -f, --run, -s, --exit-with-parent or socket activation,

@@ -142,7 +142,7 @@ int main(int argc, char** argv) {
   nbdcage::host::closeInheritedFds(args.passedFds);
   for (unsigned i = 0; i < args.passedFds; ++i) {
     struct stat st;
-    int fd = 1000 + static_cast<int>(i);
+    int fd = nbdcage::host::kPassedFdBase + static_cast<int>(i);
     if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) args.sandbox.passedDirs.push_back(fd);
   }
   nbdcage::host::setVerbose(args.verbose);

@@ -318,7 +318,7 @@ void setLimit(int resource, unsigned long long value) {
 }  // namespace
 
 void closeInheritedFds(unsigned passed) {
-  const unsigned base = 1000;
+  const unsigned base = kPassedFdBase;
   if (syscall(SYS_close_range, 4U, base - 1, 0U) == -1)
     for (unsigned fd = 4; fd < base; ++fd) close(static_cast<int>(fd));
   if (syscall(SYS_close_range, base + passed, ~0U, 0U) == -1)

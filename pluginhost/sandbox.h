@@ -51,8 +51,12 @@ void becomeReaper();
 
 // Closes every inherited descriptor except stdin, stdout, stderr and the
 // control socket (fd 3).  Runs first thing in main().
-// Closes every descriptor but 0-3 and the `passed` ones from 1000 on (the
-// frontend's KEY=-FD descriptors, for nbdkit_read_password).
+// Where the descriptors the frontend hands over (KEY=-FD, fd=, dirfd=)
+// start: the frontend's Config::kPassedFdBase.
+inline constexpr int kPassedFdBase = 1000;
+
+// Closes every descriptor but 0-3 and the `passed` ones from
+// kPassedFdBase on.
 void closeInheritedFds(unsigned passed = 0);
 
 // Enters the sandbox.  Exits the process when a layer the kernel offers

@@ -1,9 +1,10 @@
 #include "filters/delay/delay.h"
 
+#include "frontend/chain/held.h"
+
 #include <cerrno>
 #include <cstdlib>
 #include <iterator>
-#include <deque>
 #include <stdexcept>
 
 namespace nbdcage::filters::delay {
@@ -50,30 +51,14 @@ class Stage final : public chain::FilterStage, public chain::Timed {
     if (wait.count() == 0) return next().submit(io);
     // Each waits its own delay from its arrival: requests in flight at
     // once are delayed at once, as with nbdkit's threads.
-    auto at = Clock::now() + wait;
-    auto it = held_.end();
-    while (it != held_.begin() && std::prev(it)->at > at) --it;
-    held_.insert(it, {at, io});
+    held_.hold(Clock::now() + wait, io);
   }
-  std::optional<Clock::time_point> nextTimer() const override {
-    if (held_.empty()) return std::nullopt;
-    return held_.front().at;
-  }
-  void onTimer(Clock::time_point now) override {
-    while (!held_.empty() && held_.front().at <= now) {
-      chain::Io io = held_.front().io;
-      held_.pop_front();
-      next().submit(io);
-    }
-  }
+  std::optional<Clock::time_point> nextTimer() const override { return held_.next(); }
+  void onTimer(Clock::time_point now) override { held_.releaseDue(now, next()); }
 
  private:
-  struct Held {
-    Clock::time_point at;
-    chain::Io io;
-  };
   const Delays d_;
-  std::deque<Held> held_;  // by time
+  chain::HeldRequests held_;
 };
 
 class Delay final : public chain::Filter {

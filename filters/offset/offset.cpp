@@ -6,6 +6,8 @@
 #include <optional>
 #include <stdexcept>
 
+#include "filters/sizes.h"
+
 namespace nbdcage::filters::offset {
 
 namespace {
@@ -47,35 +49,14 @@ class Offset final : public chain::Filter {
   const std::optional<uint64_t> range_;
 };
 
-// A size as nbdkit writes them: a number with k, M, G, T, P, E (powers of 1024).
-uint64_t size(const std::string& key, const std::string& v) {
-  char* end;
-  errno = 0;
-  unsigned long long n = v.empty() || v[0] == '-' ? 0 : strtoull(v.c_str(), &end, 0);
-  if (v.empty() || v[0] == '-' || errno != 0) throw std::runtime_error(key + " must be a size, not '" + v + "'");
-  std::string unit = end;
-  static const char* const kUnits = "kMGTPE";
-  unsigned shift = 0;
-  if (unit == "K") shift = 10;
-  else if (unit.size() == 1) {
-    const char* u = strchr(kUnits, unit[0]);
-    if (!u) throw std::runtime_error(key + " must be a size, not '" + v + "'");
-    shift = 10 * static_cast<unsigned>(u - kUnits + 1);
-  } else if (!unit.empty()) {
-    throw std::runtime_error(key + " must be a size, not '" + v + "'");
-  }
-  if (shift && n > (~0ull >> shift)) throw std::runtime_error(key + " is too large: '" + v + "'");
-  return n << shift;
-}
-
 }  // namespace
 
 std::unique_ptr<chain::Filter> make(const std::vector<std::pair<std::string, std::string>>& params) {
   uint64_t offset = 0;
   std::optional<uint64_t> range;
   for (const auto& [key, value] : params) {
-    if (key == "offset") offset = size(key, value);
-    else range = size(key, value);
+    if (key == "offset") offset = parseSize(key, value);
+    else range = parseSize(key, value);
   }
   return std::make_unique<Offset>(offset, range);
 }

@@ -1,12 +1,13 @@
 #include "filters/rate/rate.h"
 
+#include "frontend/chain/held.h"
+
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
-#include <deque>
 #include <fstream>
 #include <mutex>
 #include <stdexcept>
@@ -112,7 +113,7 @@ class RateStage final : public chain::FilterStage, public chain::Timed {
       // Zero, trim, flush...: cost nothing on the wire; but they must not
       // overtake what is held back before them.
       if (held_.empty()) next().submit(io);
-      else held_.push_back({held_.back().at, io});
+      else held_.hold(*held_.last(), io);
       return;
     }
     auto now = Clock::now();
@@ -127,33 +128,19 @@ class RateStage final : public chain::FilterStage, public chain::Timed {
       shared_.write.setRate(total, now);
       wait = std::max(wait, (reading ? shared_.read : shared_.write).take(bits, now));
     }
-    auto at = now + wait;
-    if (!held_.empty()) at = std::max(at, held_.back().at);  // in order
+    auto at = std::max(now + wait, held_.last().value_or(now));  // in order
     if (at <= now) next().submit(io);
-    else held_.push_back({at, io});
+    else held_.hold(at, io);
   }
 
-  std::optional<Clock::time_point> nextTimer() const override {
-    if (held_.empty()) return std::nullopt;
-    return held_.front().at;
-  }
-  void onTimer(Clock::time_point now) override {
-    while (!held_.empty() && held_.front().at <= now) {
-      chain::Io io = held_.front().io;
-      held_.pop_front();
-      next().submit(io);
-    }
-  }
+  std::optional<Clock::time_point> nextTimer() const override { return held_.next(); }
+  void onTimer(Clock::time_point now) override { held_.releaseDue(now, next()); }
 
  private:
-  struct Held {
-    Clock::time_point at;
-    chain::Io io;
-  };
   Shared& shared_;
   RateSource source_;
   Bucket read_, write_;
-  std::deque<Held> held_;
+  chain::HeldRequests held_;
 };
 
 class RateFilter final : public chain::Filter {

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "filters/sizes.h"
+
 namespace nbdcage::filters::truncate {
 
 uint64_t Sizing::apply(uint64_t real) const {
@@ -97,27 +99,12 @@ class Truncate final : public chain::Filter {
   const Sizing sizing_;
 };
 
-uint64_t size(const std::string& key, const std::string& v) {
-  char* end;
-  errno = 0;
-  unsigned long long n = v.empty() || v[0] == '-' ? 0 : strtoull(v.c_str(), &end, 0);
-  if (v.empty() || v[0] == '-' || errno != 0) throw std::runtime_error(key + " must be a size, not '" + v + "'");
-  std::string unit = end;
-  static const char* const kUnits = "kMGTPE";
-  unsigned shift = 0;
-  if (unit == "K") shift = 10;
-  else if (unit.size() == 1 && strchr(kUnits, unit[0])) shift = 10 * static_cast<unsigned>(strchr(kUnits, unit[0]) - kUnits + 1);
-  else if (!unit.empty()) throw std::runtime_error(key + " must be a size, not '" + v + "'");
-  if (shift && n > (~0ull >> shift)) throw std::runtime_error(key + " is too large: '" + v + "'");
-  return n << shift;
-}
-
 }  // namespace
 
 std::unique_ptr<chain::Filter> make(const std::vector<std::pair<std::string, std::string>>& params) {
   Sizing s;
   for (const auto& [key, value] : params) {
-    uint64_t n = size(key, value);
+    uint64_t n = parseSize(key, value);
     if (key == "truncate") s.truncate = n, s.fixed = true;
     else if (n == 0) throw std::runtime_error(key + " must be at least 1, not '" + value + "'");
     else (key == "round-up" ? s.roundUp : s.roundDown) = n;

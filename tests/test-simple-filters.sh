@@ -130,7 +130,11 @@ while h.aio_in_flight() > 0:
     h.poll(-1)"' || fail "noparallel $*"
   [ -e "$tmp/overlap" ] && echo yes || echo no
 }
-[ "$(overlaps)" = yes ] || fail "without noparallel the reads did not overlap: the check proves nothing"
+# (The host starts its workers as requests come, so the first few may run
+# one after another by chance: the baseline gets three tries.)
+baseline=no
+for try in 1 2 3; do [ "$(overlaps)" = yes ] && { baseline=yes; break; }; done
+[ "$baseline" = yes ] || fail "without noparallel the reads did not overlap: the check proves nothing"
 [ "$(overlaps --filter=noparallel)" = no ] || fail "noparallel let two reads overlap"
 echo "ok: noparallel"
 

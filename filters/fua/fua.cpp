@@ -11,9 +11,9 @@ constexpr uint8_t kFuaNone = 0, kFuaEmulate = 1, kFuaNative = 2;
 
 bool writes(ipc::Op op) { return op == ipc::Op::kWrite || op == ipc::Op::kZero || op == ipc::Op::kTrim; }
 
-class Stage final : public chain::FilterStage, private chain::Completer {
+class Stage final : public chain::ChangedInfoStage, private chain::Completer {
  public:
-  Stage(chain::Next& next, Mode mode) : FilterStage(next), mode_(mode), info_(next.info()) {
+  Stage(chain::Next& next, Mode mode) : ChangedInfoStage(next), mode_(mode) {
     switch (mode_) {
       case Mode::kNone: info_.canFua = kFuaNone; break;
       case Mode::kEmulate: info_.canFua = kFuaEmulate; break;
@@ -21,7 +21,6 @@ class Stage final : public chain::FilterStage, private chain::Completer {
       case Mode::kPass: break;
     }
   }
-  const chain::ExportInfo& info() const override { return info_; }
 
   void submit(const chain::Io& io) override {
     bool fua = io.flags & ipc::kFlagFua;
@@ -65,7 +64,6 @@ class Stage final : public chain::FilterStage, private chain::Completer {
     bool flushed;
   };
   const Mode mode_;
-  chain::ExportInfo info_;
   Pending up_[ipc::kRingEntries] = {};
 };
 

@@ -8,16 +8,12 @@ namespace {
 
 enum class Mode { kAuto, kEnable, kDisable };
 
-class Stage final : public chain::FilterStage {
+class Stage final : public chain::ChangedInfoStage {
  public:
-  Stage(chain::Next& next, Mode mode) : FilterStage(next), info_(next.info()) {
+  Stage(chain::Next& next, Mode mode) : ChangedInfoStage(next) {
     if (mode == Mode::kEnable) info_.canMultiConn = true;
     if (mode == Mode::kDisable) info_.canMultiConn = false;
   }
-  const chain::ExportInfo& info() const override { return info_; }
-
- private:
-  chain::ExportInfo info_;
 };
 
 class MultiConn final : public chain::Filter {

@@ -8,13 +8,12 @@ namespace {
 
 enum class Mode { kNone, kNop, kPlugin };
 
-class Stage final : public chain::FilterStage {
+class Stage final : public chain::ChangedInfoStage {
  public:
-  Stage(chain::Next& next, Mode mode) : FilterStage(next), mode_(mode), info_(next.info()) {
+  Stage(chain::Next& next, Mode mode) : ChangedInfoStage(next), mode_(mode) {
     if (mode_ == Mode::kNone) info_.canCache = 0;           // NBDKIT_CACHE_NONE: not advertised
     else if (mode_ == Mode::kNop) info_.canCache = 2;       // advertised (as native), done as nothing
   }
-  const chain::ExportInfo& info() const override { return info_; }
   void submit(const chain::Io& io) override {
     if (io.op == ipc::Op::kCache && mode_ != Mode::kPlugin) return io.done->complete(io, 0, 0);
     next().submit(io);
@@ -22,7 +21,6 @@ class Stage final : public chain::FilterStage {
 
  private:
   const Mode mode_;
-  chain::ExportInfo info_;
 };
 
 class NoCache final : public chain::Filter {

@@ -6,13 +6,9 @@ namespace nbdcage::filters::noextents {
 
 namespace {
 
-class Stage final : public chain::FilterStage {
+class Stage final : public chain::ChangedInfoStage {
  public:
-  explicit Stage(chain::Next& next) : FilterStage(next), info_(next.info()) { info_.canExtents = false; }
-  const chain::ExportInfo& info() const override { return info_; }
-
- private:
-  chain::ExportInfo info_;
+  explicit Stage(chain::Next& next) : ChangedInfoStage(next) { info_.canExtents = false; }
 };
 
 class NoExtents final : public chain::Filter {

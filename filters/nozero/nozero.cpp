@@ -10,14 +10,13 @@ namespace {
 enum class Zero { kNone, kNoTrim, kPlugin };
 enum class Fast { kDefault, kNone, kSlow, kIgnore };
 
-class Stage final : public chain::FilterStage {
+class Stage final : public chain::ChangedInfoStage {
  public:
-  Stage(chain::Next& next, Zero zero, Fast fast) : FilterStage(next), zero_(zero), fast_(fast), info_(next.info()) {
+  Stage(chain::Next& next, Zero zero, Fast fast) : ChangedInfoStage(next), zero_(zero), fast_(fast) {
     if (zero_ == Zero::kNone) info_.canZero = info_.canFastZero = false;
     if (fast_ == Fast::kNone) info_.canFastZero = false;
     if (fast_ == Fast::kSlow || fast_ == Fast::kIgnore) info_.canFastZero = info_.canZero;
   }
-  const chain::ExportInfo& info() const override { return info_; }
   void submit(const chain::Io& io) override {
     if (io.op != ipc::Op::kZero) return next().submit(io);
     chain::Io down = io;
@@ -32,7 +31,6 @@ class Stage final : public chain::FilterStage {
  private:
   const Zero zero_;
   const Fast fast_;
-  chain::ExportInfo info_;
 };
 
 class NoZero final : public chain::Filter {

@@ -15,12 +15,11 @@ namespace {
 // Requests move by `offset`; the export is `range` long (checked against
 // the plugin's size at each open).  Extents need nothing: their entries are
 // lengths from the request's start.
-class Stage final : public chain::FilterStage {
+class Stage final : public chain::ChangedInfoStage {
  public:
-  Stage(chain::Next& next, uint64_t offset, uint64_t range) : FilterStage(next), offset_(offset), info_(next.info()) {
+  Stage(chain::Next& next, uint64_t offset, uint64_t range) : ChangedInfoStage(next), offset_(offset) {
     info_.size = range;
   }
-  const chain::ExportInfo& info() const override { return info_; }
   void submit(const chain::Io& io) override {
     chain::Io down = io;
     down.offset += offset_;
@@ -29,7 +28,6 @@ class Stage final : public chain::FilterStage {
 
  private:
   const uint64_t offset_;
-  chain::ExportInfo info_;
 };
 
 class Offset final : public chain::Filter {

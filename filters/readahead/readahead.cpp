@@ -31,13 +31,12 @@ bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen) { return a <
 // are passed down instead) -- both when it is sent and when it completes:
 // a prefetch sent while the write was still below may have read the old
 // data, and the client may rely on the write once it has its reply.
-class Stage final : public chain::FilterStage, private chain::Completer {
+class Stage final : public chain::ChangedInfoStage, private chain::Completer {
  public:
   // The window is this connection's alone: another connection's writes do
   // not reach it, so the export must not promise clients that connections
   // see each other's writes (NBD_FLAG_CAN_MULTI_CONN).
-  explicit Stage(chain::Next& next) : FilterStage(next), info_(next.info()) { info_.canMultiConn = false; }
-  const chain::ExportInfo& info() const override { return info_; }
+  explicit Stage(chain::Next& next) : ChangedInfoStage(next) { info_.canMultiConn = false; }
   ~Stage() override {
     if (slot_) next().release(*slot_);
   }
@@ -135,7 +134,6 @@ class Stage final : public chain::FilterStage, private chain::Completer {
     io.done->complete(io, 0, 0);
   }
 
-  chain::ExportInfo info_;
   std::optional<chain::Slot> slot_;  // the window's buffer, held while the stage lives
   uint64_t offset_ = 0;              // the window: [offset_, offset_ + length_)
   uint32_t length_ = 0;

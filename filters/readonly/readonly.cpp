@@ -11,12 +11,11 @@ namespace {
 
 bool writes(ipc::Op op) { return op == ipc::Op::kWrite || op == ipc::Op::kZero || op == ipc::Op::kTrim; }
 
-class Stage final : public chain::FilterStage {
+class Stage final : public chain::ChangedInfoStage {
  public:
-  Stage(chain::Next& next, const std::string& file) : FilterStage(next), file_(file), info_(next.info()) {
+  Stage(chain::Next& next, const std::string& file) : ChangedInfoStage(next), file_(file) {
     if (file_.empty()) info_.canWrite = info_.canTrim = info_.canZero = info_.canFastZero = false;
   }
-  const chain::ExportInfo& info() const override { return info_; }
   void submit(const chain::Io& io) override {
     struct stat st;
     if (writes(io.op) && (file_.empty() || stat(file_.c_str(), &st) == 0)) return io.done->complete(io, EPERM, 0);
@@ -25,7 +24,6 @@ class Stage final : public chain::FilterStage {
 
  private:
   const std::string file_;
-  chain::ExportInfo info_;
 };
 
 class ReadOnly final : public chain::Filter {

@@ -6,13 +6,9 @@ namespace nbdcage::filters::rotational {
 
 namespace {
 
-class Stage final : public chain::FilterStage {
+class Stage final : public chain::ChangedInfoStage {
  public:
-  Stage(chain::Next& next, bool rotational) : FilterStage(next), info_(next.info()) { info_.isRotational = rotational; }
-  const chain::ExportInfo& info() const override { return info_; }
-
- private:
-  chain::ExportInfo info_;
+  Stage(chain::Next& next, bool rotational) : ChangedInfoStage(next) { info_.isRotational = rotational; }
 };
 
 class Rotational final : public chain::Filter {

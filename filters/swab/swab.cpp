@@ -17,13 +17,12 @@ void swap(uint8_t* buf, uint32_t len, unsigned bytes) {
 // their slot before they go down (the slot is the request's own), and back
 // after, in case the client's data is looked at again.  Requests must be
 // whole words.
-class Stage final : public chain::FilterStage, private chain::Completer {
+class Stage final : public chain::ChangedInfoStage, private chain::Completer {
  public:
-  Stage(chain::Next& next, unsigned bytes) : FilterStage(next), bytes_(bytes), info_(next.info()) {
+  Stage(chain::Next& next, unsigned bytes) : ChangedInfoStage(next), bytes_(bytes) {
     info_.blockMin = std::max<uint32_t>(info_.blockMin, bytes_);
     if (info_.blockPreferred < info_.blockMin) info_.blockPreferred = info_.blockMin;
   }
-  const chain::ExportInfo& info() const override { return info_; }
   void submit(const chain::Io& io) override {
     bool data = io.op == ipc::Op::kRead || io.op == ipc::Op::kWrite;
     if (!data) return next().submit(io);
@@ -43,7 +42,6 @@ class Stage final : public chain::FilterStage, private chain::Completer {
     up.done->complete(up, error, extents);
   }
   const unsigned bytes_;
-  chain::ExportInfo info_;
   chain::Completer* up_[ipc::kRingEntries] = {};
 };
 

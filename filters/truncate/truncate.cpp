@@ -25,12 +25,11 @@ bool allZero(const uint8_t* p, uint64_t n) {
   return true;
 }
 
-class Stage final : public chain::FilterStage, private chain::Completer {
+class Stage final : public chain::ChangedInfoStage, private chain::Completer {
  public:
-  Stage(chain::Next& next, uint64_t size) : FilterStage(next), real_(next.info().size), info_(next.info()) {
+  Stage(chain::Next& next, uint64_t size) : ChangedInfoStage(next), real_(next.info().size) {
     info_.size = size;
   }
-  const chain::ExportInfo& info() const override { return info_; }
 
   void submit(const chain::Io& io) override {
     uint64_t end = io.offset + io.count;
@@ -83,7 +82,6 @@ class Stage final : public chain::FilterStage, private chain::Completer {
   }
 
   const uint64_t real_;
-  chain::ExportInfo info_;
   chain::Io up_[ipc::kRingEntries] = {};
 };
 

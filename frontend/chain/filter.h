@@ -67,6 +67,18 @@ class FilterStage : public Next {
   Next& next_;
 };
 
+// A stage that shows the stage above a changed ExportInfo (no extents, a
+// new size, ...): a copy of what is below, which the constructor of the
+// filter's stage edits.
+class ChangedInfoStage : public FilterStage {
+ public:
+  explicit ChangedInfoStage(Next& next) : FilterStage(next), info_(next.info()) {}
+  const ExportInfo& info() const override { return info_; }
+
+ protected:
+  ExportInfo info_;
+};
+
 using ExportList = std::vector<std::pair<std::string, std::string>>;  // name, description
 
 class Filter {

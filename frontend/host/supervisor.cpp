@@ -73,6 +73,20 @@ void appendPluginArgs(const Config& config, const SandboxPolicy& sandbox, std::v
   args.insert(args.end(), config.params.begin(), config.params.end());
 }
 
+// A host that may use our stdin while it configures its plugin (never with
+// -s, where stdin is the client), and gets the descriptors KEY=-FD, fd= and
+// dirfd= named: the first host, and the probes.
+void giveStdio(const Config& config, std::vector<std::string>& args, HostProcess::Spec& spec) {
+  if (config.single) return;
+  spec.stdinFd = STDIN_FILENO;
+  args.push_back("--stdio-safe");
+  if (config.passedFds.empty()) return;
+  args.push_back("--passed-fds");
+  args.push_back(std::to_string(config.passedFds.size()));
+  for (size_t i = 0; i < config.passedFds.size(); ++i)
+    spec.passFds.emplace_back(config.passedFds[i], Config::kPassedFdBase + static_cast<int>(i));
+}
+
 }  // namespace
 
 Supervisor::Supervisor(const Config& config, const SandboxPolicy& sandbox, kj::AsyncIoContext& io)
@@ -158,27 +172,18 @@ kj::Own<Supervisor::Host> Supervisor::spawnHost(bool withStdin) {
   if (config_.verbose) args.push_back("--verbose");
   if (config_.readonly) args.push_back("--readonly");
   if (config_.swap) args.push_back("--swap");
-  withStdin = withStdin && !config_.single;
-  if (withStdin) args.push_back("--stdio-safe");
-  if (withStdin && !config_.passedFds.empty()) {
-    args.push_back("--passed-fds");
-    args.push_back(std::to_string(config_.passedFds.size()));
-  }
+  HostProcess::Spec spec;
+  if (withStdin) giveStdio(config_, args, spec);
   args.push_back("--threads");
   args.push_back(std::to_string(config_.threads));
   appendPluginArgs(config_, sandbox_, args);
 
-  HostProcess::Spec spec;
   spec.path = config_.hostPath;
   spec.args = std::move(args);
   spec.env = sandbox_.hostEnv();
   // Always the directory nbdcage started in: a daemon has left it, but a
   // restarted host must resolve relative parameters as the first one did.
   spec.startDir = startDir_;
-  spec.stdinFd = withStdin ? STDIN_FILENO : -1;
-  if (withStdin)
-    for (size_t i = 0; i < config_.passedFds.size(); ++i)
-      spec.passFds.emplace_back(config_.passedFds[i], Config::kPassedFdBase + static_cast<int>(i));
   spec.controlFd = theirs.get();
   spec.relayStderr = true;  // its messages go through our log
   spec.limitRelay = !config_.verbose;
@@ -694,23 +699,14 @@ int probePlugin(const Config& config, const SandboxPolicy& sandbox, Probe what) 
   std::vector<std::string> args = {what == Probe::kDump ? "--dump-plugin"
                                    : what == Probe::kHelp ? "--plugin-help"
                                                           : "--plugin-version"};
-  appendPluginArgs(config, sandbox, args);
   HostProcess::Spec spec;
+  giveStdio(config, args, spec);
+  appendPluginArgs(config, sandbox, args);
   spec.path = config.hostPath;
   spec.args = std::move(args);
   spec.env = sandbox.hostEnv();
   spec.startDir = std::filesystem::current_path().string();
   spec.stdoutFd = STDOUT_FILENO;  // the facts are for our caller
-  if (!config.single) {
-    spec.stdinFd = STDIN_FILENO;
-    spec.args.insert(spec.args.begin(), "--stdio-safe");
-    for (size_t i = 0; i < config.passedFds.size(); ++i)
-      spec.passFds.emplace_back(config.passedFds[i], Config::kPassedFdBase + static_cast<int>(i));
-    if (!config.passedFds.empty()) {
-      spec.args.insert(spec.args.begin(), std::to_string(config.passedFds.size()));
-      spec.args.insert(spec.args.begin(), "--passed-fds");
-    }
-  }
   spec.namespaces = sandbox.enabled;
   spec.network = sandbox.network;
   try {

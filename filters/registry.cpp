@@ -23,6 +23,8 @@
 #include "filters/swab/swab.h"
 #include "filters/truncate/truncate.h"
 #include "filters/readahead/readahead.h"
+#include "filters/retry/retry.h"
+#include "filters/retry-request/retry-request.h"
 
 namespace nbdcage::filters {
 
@@ -54,6 +56,8 @@ const Entry kFilters[] = {
     {"offset", offset::takesKey, offset::make},
     {"rate", rate::takesKey, rate::make},
     {"readonly", readonly::takesKey, readonly::make},
+    {"retry", retry::takesKey, retry::make},
+    {"retry-request", retryrequest::takesKey, retryrequest::make},
     {"rotational", rotational::takesKey, rotational::make},
     {"swab", swab::takesKey, swab::make},
     {"truncate", truncate::takesKey, truncate::make},

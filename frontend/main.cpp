@@ -58,6 +58,9 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<nbdcage::chain::Filter>> filters;
   try {
     for (const auto& f : config.filters) filters.push_back(nbdcage::filters::make(f.name, f.params));
+    int reopening = 0;
+    for (const auto& f : filters) reopening += f->reopens();
+    if (reopening > 1) throw std::runtime_error("--filter=retry can be given once");
   } catch (const std::runtime_error& e) {
     fprintf(stderr, "nbdcage: %s\n", e.what());
     return 1;

@@ -1,5 +1,6 @@
 #include "filters/delay/delay.h"
 
+#include "filters/params.h"
 #include "frontend/chain/held.h"
 
 #include <cerrno>
@@ -12,18 +13,6 @@ namespace nbdcage::filters::delay {
 namespace {
 
 using Clock = chain::Timed::Clock;
-
-// "1.5", "2s", "100ms", "10us", "10μs", "500ns" -> a duration.
-Clock::duration parse(const std::string& key, const std::string& v) {
-  char* end;
-  double n = v.empty() ? -1 : strtod(v.c_str(), &end);
-  std::string unit = v.empty() ? "" : end;
-  double scale = unit.empty() || unit == "s" ? 1 : unit == "ms" ? 1e-3 : unit == "us" || unit == "\u03bcs" ? 1e-6
-                 : unit == "ns" ? 1e-9 : -1;
-  if (n < 0 || scale < 0 || n * scale > 86400)
-    throw std::runtime_error(key + " must be a delay (1.5, 2s, 100ms, 10us, 500ns; at most a day), not '" + v + "'");
-  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(n * scale));
-}
 
 struct Delays {
   Clock::duration read{}, write{}, zero{}, trim{}, extents{}, cache{};
@@ -77,12 +66,10 @@ std::unique_ptr<chain::Filter> make(const std::vector<std::pair<std::string, std
   Delays d;
   for (const auto& [key, value] : params) {
     if (key == "delay-fast-zero") {
-      if (value == "true" || value == "1" || value == "yes" || value == "on") d.fastZero = true;
-      else if (value == "false" || value == "0" || value == "no" || value == "off") d.fastZero = false;
-      else throw std::runtime_error("delay-fast-zero must be true or false, not '" + value + "'");
+      d.fastZero = parseBool(key, value);
       continue;
     }
-    Clock::duration v = parse(key, value);
+    Clock::duration v = std::chrono::duration_cast<Clock::duration>(parseDelay(key, value));
     if (key == "rdelay" || key == "delay-read") d.read = v;
     else if (key == "wdelay") d.write = d.zero = d.trim = v;  // as nbdkit: wdelay is every writing request
     else if (key == "delay-write") d.write = v;

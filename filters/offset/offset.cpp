@@ -6,7 +6,7 @@
 #include <optional>
 #include <stdexcept>
 
-#include "filters/sizes.h"
+#include "filters/params.h"
 
 namespace nbdcage::filters::offset {
 

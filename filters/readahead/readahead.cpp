@@ -41,6 +41,19 @@ class Stage final : public chain::ChangedInfoStage, private chain::Completer {
     if (slot_) next().release(*slot_);
   }
 
+  // The window's buffer is the stage's to give back: when the stage above
+  // finds no room and the window is idle, it goes (a fragmented area must
+  // never make a legal request wait for memory only this stage holds).
+  std::optional<chain::Slot> reserve(uint32_t bufLen) override {
+    auto slot = next().reserve(bufLen);
+    if (slot || !slot_ || inFlight_) return slot;  // a prefetch in flight gives its buffer back after
+    next().release(*slot_);
+    slot_.reset();
+    valid_ = false;
+    length_ = 0;
+    return next().reserve(bufLen);
+  }
+
   void submit(const chain::Io& io) override {
     switch (io.op) {
       case ipc::Op::kRead: return read(io);

@@ -1,6 +1,6 @@
 #include "filters/rotational/rotational.h"
 
-#include <stdexcept>
+#include "filters/params.h"
 
 namespace nbdcage::filters::rotational {
 
@@ -28,9 +28,7 @@ class Rotational final : public chain::Filter {
 std::unique_ptr<chain::Filter> make(const std::vector<std::pair<std::string, std::string>>& params) {
   bool r = true;
   for (const auto& [key, v] : params) {
-    if (v == "true" || v == "1" || v == "yes" || v == "on") r = true;
-    else if (v == "false" || v == "0" || v == "no" || v == "off") r = false;
-    else throw std::runtime_error("rotational must be true or false, not '" + v + "'");
+    r = parseBool(key, v);
   }
   return std::make_unique<Rotational>(r);
 }

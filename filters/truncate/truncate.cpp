@@ -6,7 +6,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "filters/sizes.h"
+#include "filters/params.h"
 
 namespace nbdcage::filters::truncate {
 

@@ -46,6 +46,10 @@ class Bottom : public Next {
   virtual void wake(const Wait& w) = 0;
   // True once no request will ever succeed again.
   virtual bool broken() const = 0;
+  // Nothing is in flight, and the chain is being opened again over a new
+  // bottom: close what this one opened now (its plugin handle) and break.
+  // Its memory stays, for the slots still reserved, until it is destroyed.
+  virtual void retire() = 0;
 };
 
 }  // namespace nbdcage::chain

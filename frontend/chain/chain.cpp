@@ -1,6 +1,9 @@
 #include "frontend/chain/chain.h"
 
+#include <poll.h>
 #include <sys/socket.h>
+
+#include <kj/debug.h>
 
 #include <cstdio>
 
@@ -40,29 +43,42 @@ auto refusalsAsHostError(Fn&& fn) {
   }
 }
 
+// Waits `d`, or less if the client at `fd` hangs up first (false then).
+bool sleepUnlessHungUp(std::chrono::nanoseconds d, int fd) {
+  auto until = std::chrono::steady_clock::now() + d;
+  for (;;) {
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()).count();
+    if (left <= 0) return true;
+    pollfd p{fd, POLLRDHUP, 0};
+    int r = poll(&p, fd >= 0 ? 1 : 0, static_cast<int>(std::min<int64_t>(left, 1000000)));
+    if (r > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) return false;
+  }
+}
+
 std::string callerName(const std::vector<std::unique_ptr<Filter>>& filters, size_t stagesAbove) {
   return stagesAbove == 0 ? "the client" : std::string("filter ") + filters[stagesAbove - 1]->name();
 }
 }  // namespace
 
-// The bottom as the loop sees it when stages keep timers: its own wait,
-// shortened to the earliest timer; due timers run whenever the loop turns.
-class Handle::ClockedBottom final : public Bottom {
+// The bottom as the loop sees it when stages keep timers or the chain can
+// be reopened: the current bottom's wait, shortened to the earliest timer;
+// due timers run whenever the loop turns (a reopen among them).
+class Handle::LoopBottom final : public Bottom {
  public:
-  ClockedBottom(Bottom& inner, const std::vector<Timed*>& timed) : inner_(inner), timed_(timed) {}
-  const ExportInfo& info() const override { return inner_.info(); }
-  std::optional<Slot> reserve(uint32_t bufLen) override { return inner_.reserve(bufLen); }
-  void release(const Slot& slot) override { inner_.release(slot); }
-  void submit(const Io& io) override { inner_.submit(io); }
+  explicit LoopBottom(Handle& h) : h_(h) {}
+  const ExportInfo& info() const override { return cur().info(); }
+  std::optional<Slot> reserve(uint32_t bufLen) override { return cur().reserve(bufLen); }
+  void release(const Slot& slot) override { cur().release(slot); }
+  void submit(const Io& io) override { cur().submit(io); }
   void drainCompletions(size_t max) override {
     runDue();
-    inner_.drainCompletions(max);
+    cur().drainCompletions(max);
   }
-  uint32_t inFlight() const override { return inner_.inFlight(); }
+  uint32_t inFlight() const override { return cur().inFlight(); }
   bool prepareWait(bool completions, Wait& w) override {
-    if (!inner_.prepareWait(completions, w)) return false;
+    if (!cur().prepareWait(completions, w)) return false;
     auto now = Timed::Clock::now();
-    for (Timed* t : timed_) {
+    for (Timed* t : h_.timed_) {
       auto at = t->nextTimer();
       if (!at) continue;
       auto ms = std::chrono::ceil<std::chrono::milliseconds>(*at - now).count();
@@ -72,41 +88,131 @@ class Handle::ClockedBottom final : public Bottom {
     return true;
   }
   void wake(const Wait& w) override {
-    inner_.wake(w);
+    cur().wake(w);
     runDue();
   }
-  bool broken() const override { return inner_.broken(); }
+  // A chain that can be reopened is never given up on: the reopening
+  // stage answers for it.
+  bool broken() const override { return !h_.lower_ && cur().broken(); }
+  void retire() override { cur().retire(); }
 
  private:
+  Bottom& cur() const { return *h_.low_.bottom; }
   void runDue() {
     auto now = Timed::Clock::now();
-    for (Timed* t : timed_)
-      if (auto at = t->nextTimer(); at && *at <= now) t->onTimer(now);
+    // By index: a timer may reopen the chain, which renews the list.
+    for (size_t i = 0; i < h_.timed_.size(); ++i)
+      if (auto at = h_.timed_[i]->nextTimer(); at && *at <= now) h_.timed_[i]->onTimer(now);
   }
-  Bottom& inner_;
-  const std::vector<Timed*>& timed_;
+  Handle& h_;
 };
 
-Handle::Handle(kj::Own<Bottom> bottom, const std::vector<std::unique_ptr<Filter>>& filters,
-               const std::string& exportName, bool readonly)
-    : name_(exportName), bottom_(kj::mv(bottom)) {
-  Next* below = bottom_.get();
-  for (size_t i = filters.size(); i > 0; --i) {
-    boundaries_.push_back(kj::heap<Boundary>(*below, callerName(filters, i)));
-    stages_.push_back(filters[i - 1]->open(*boundaries_.back(), exportName, readonly));
-    if (auto* t = dynamic_cast<Timed*>(stages_.back().get())) timed_.push_back(t);
-    below = stages_.back().get();
+// What the reopening filter's stage stands on: the top of the low part,
+// whichever opening that is, and the count of slots reserved through it.
+class Handle::Lower final : public Reopener {
+ public:
+  explicit Lower(Handle& h) : h_(h) {}
+  const ExportInfo& info() const override { return below().info(); }
+  std::optional<Slot> reserve(uint32_t bufLen) override {
+    auto slot = below().reserve(bufLen);
+    if (slot) ++held_;
+    return slot;
   }
-  boundaries_.push_back(kj::heap<Boundary>(*below, callerName(filters, 0)));
-  if (!timed_.empty()) clocked_ = kj::heap<ClockedBottom>(*bottom_, timed_);
+  void release(const Slot& slot) override {
+    below().release(slot);
+    --held_;
+  }
+  void submit(const Io& io) override { below().submit(io); }
+  uint64_t generation() const override { return generation_; }
+  bool broken() const override { return h_.low_.bottom->broken(); }
+  uint32_t inFlight() const override { return h_.low_.bottom->inFlight(); }
+  void reopen(bool readonly) override { h_.reopen(readonly); }
+  void releaseOld(uint64_t generation, const Slot& slot) override { h_.releaseRetired(generation, slot); }
+
+ private:
+  friend class Handle;
+  Next& below() const { return *h_.low_.boundaries.back(); }
+  Handle& h_;
+  uint32_t held_ = 0;
+  uint64_t generation_ = 0;
+};
+
+Handle::Handle(kj::Own<Bottom> bottom, OpenBottom reopen, const std::vector<std::unique_ptr<Filter>>& filters,
+               const std::string& exportName, bool readonly)
+    : reopen_(std::move(reopen)), filters_(filters), name_(exportName) {
+  for (size_t i = 0; i < filters.size(); ++i)
+    if (filters[i]->reopens()) lowFirst_ = i + 1;
+  low_.bottom = kj::mv(bottom);
+  build(low_, *low_.bottom, lowFirst_, filters.size(), readonly);
+  if (lowFirst_ > 0) {
+    lower_ = kj::heap<Lower>(*this);
+    size_t r = lowFirst_ - 1;
+    upper_.stages.push_back(filters[r]->openOver(*lower_, exportName, readonly));
+    build(upper_, *upper_.stages.back(), 0, r, readonly);
+  }
+  collectTimed();
+  if (!timed_.empty() || lower_) loop_ = kj::heap<LoopBottom>(*this);
+}
+
+// Bottom up: filter last-1 first.  In the upper part the reopening
+// filter's stage is already there, with no Boundary of its own above it
+// until this adds one.
+void Handle::build(Part& part, Next& below, size_t first, size_t last, bool readonly) {
+  Next* under = &below;
+  for (size_t i = last; i > first; --i) {
+    part.boundaries.push_back(kj::heap<Boundary>(*under, callerName(filters_, i)));
+    part.stages.push_back(filters_[i - 1]->open(*part.boundaries.back(), name_, readonly));
+    under = part.stages.back().get();
+  }
+  part.boundaries.push_back(kj::heap<Boundary>(*under, callerName(filters_, first)));
+}
+
+void Handle::close(Part& part) {
+  while (!part.boundaries.empty() || !part.stages.empty()) {
+    if (!part.boundaries.empty()) part.boundaries.pop_back();
+    if (!part.stages.empty()) part.stages.pop_back();
+  }
+}
+
+void Handle::collectTimed() {
+  timed_.clear();
+  for (Part* part : {&low_, &upper_})
+    for (auto& stage : part->stages)
+      if (auto* t = dynamic_cast<Timed*>(stage.get())) timed_.push_back(t);
+}
+
+void Handle::reopen(bool readonly) {
+  KJ_REQUIRE(low_.bottom->inFlight() == 0, "reopening with requests in flight");
+  low_.bottom->retire();  // the plugin's handle closes before the new one opens
+  Part fresh;
+  fresh.bottom = reopen_(readonly);  // throws: the old part stays, broken
+  build(fresh, *fresh.bottom, lowFirst_, filters_.size(), readonly);
+  Part old = std::move(low_);
+  low_ = std::move(fresh);
+  close(old);
+  if (lower_->held_ > 0) retired_.push_back({lower_->generation_, kj::mv(old.bottom), lower_->held_});
+  lower_->held_ = 0;
+  ++lower_->generation_;
+  collectTimed();
+}
+
+void Handle::releaseRetired(uint64_t generation, const Slot& slot) {
+  for (auto it = retired_.begin(); it != retired_.end(); ++it) {
+    if (it->generation != generation) continue;
+    it->bottom->release(slot);
+    if (--it->held == 0) retired_.erase(it);
+    return;
+  }
+  KJ_FAIL_ASSERT("releasing a slot of no retired opening", generation);
 }
 
 Handle::~Handle() {
-  // Top down: a filter's stage closes before what it stands on.
-  while (!boundaries_.empty()) {
-    boundaries_.pop_back();
-    if (!stages_.empty()) stages_.pop_back();
-  }
+  loop_ = nullptr;
+  close(upper_);
+  lower_ = nullptr;
+  close(low_);
+  low_.bottom = nullptr;
+  retired_.clear();
 }
 
 Chain::Chain(std::vector<std::unique_ptr<Filter>> filters, frontend::Supervisor& supervisor)
@@ -117,8 +223,24 @@ Chain::Chain(std::vector<std::unique_ptr<Filter>> filters, frontend::Supervisor&
 // that one, as with nbdkit.
 kj::Own<Handle> Chain::open(const std::string& exportName, bool readonly, const Client& client) {
   std::string name = exportName.empty() ? supervisor_.defaultExport(readonly) : exportName;
-  auto remote = supervisor_.open(name, readonly, client);
-  return refusalsAsHostError([&] { return kj::heap<Handle>(kj::mv(remote), filters_, name, readonly); });
+  auto openBottom = [this, name, who = client](bool ro) -> kj::Own<Bottom> { return supervisor_.open(name, ro, who); };
+  kj::Own<Bottom> bottom;
+  for (unsigned attempt = 1;; ++attempt) {
+    try {
+      bottom = openBottom(readonly);
+      break;
+    } catch (const frontend::HostError& e) {
+      std::optional<std::chrono::nanoseconds> wait;
+      for (auto& f : filters_)
+        if (!wait) wait = f->retryOpen(attempt + 1);
+      if (!wait) throw;
+      fprintf(stderr, "nbdcage: opening export \"%s\" failed (%s); trying again in %.3g s\n", name.c_str(), e.what(),
+              std::chrono::duration<double>(*wait).count());
+      if (!sleepUnlessHungUp(*wait, client.fd)) throw;
+    }
+  }
+  return refusalsAsHostError(
+      [&] { return kj::heap<Handle>(kj::mv(bottom), std::move(openBottom), filters_, name, readonly); });
 }
 
 ExportList Chain::listFrom(size_t index, bool readonly) {

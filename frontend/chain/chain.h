@@ -10,6 +10,7 @@
 
 #include <kj/memory.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,10 +29,14 @@ namespace nbdcage::chain {
 // One open export, as the client's connection sees it.
 class Handle {
  public:
+  // Opens the plugin's handle again (for the filter that reopens, retry).
+  // Throws what the plugin's open throws.
+  using OpenBottom = std::function<kj::Own<Bottom>(bool readonly)>;
+
   // Opens each filter's stage over `bottom`, the filter nearest the plugin
-  // first.  Throws what a filter's open throws.
-  Handle(kj::Own<Bottom> bottom, const std::vector<std::unique_ptr<Filter>>& filters, const std::string& exportName,
-         bool readonly);
+  // first.  Throws what a filter's open throws.  `filters` outlives it.
+  Handle(kj::Own<Bottom> bottom, OpenBottom reopen, const std::vector<std::unique_ptr<Filter>>& filters,
+         const std::string& exportName, bool readonly);
   ~Handle();
   Handle(const Handle&) = delete;
   Handle& operator=(const Handle&) = delete;
@@ -39,21 +44,45 @@ class Handle {
   // The export's name: the plugin's default_export for the empty name.
   const std::string& exportName() const { return name_; }
   // Where the client's requests go in.
-  Next& top() { return *boundaries_.back(); }
-  const ExportInfo& info() const { return boundaries_.back()->info(); }
+  Next& top() { return upper_.boundaries.empty() ? *low_.boundaries.back() : *upper_.boundaries.back(); }
+  const ExportInfo& info() const { return const_cast<Handle*>(this)->top().info(); }
   // The bottom of the chain: its doorbell and the host's death are what
   // the connection's event loop waits on (and the timers of the filters'
-  // stages that have them).
-  Bottom& bottom() { return timed_.empty() ? *bottom_ : static_cast<Bottom&>(*clocked_); }
+  // stages that have them; and, past a reopen, the new bottom).
+  Bottom& bottom() { return loop_ ? *loop_ : *low_.bottom; }
 
  private:
-  class ClockedBottom;
+  class LoopBottom;
+  class Lower;
+  // Stages over a bottom, and a Boundary above each (bottom first; the
+  // last Boundary is the top of the part).
+  struct Part {
+    kj::Own<Bottom> bottom;  // the low part's only
+    std::vector<kj::Own<Next>> stages;
+    std::vector<kj::Own<Boundary>> boundaries;
+  };
+  // The stages of filters [first, last) over `below`.
+  void build(Part& part, Next& below, size_t first, size_t last, bool readonly);
+  static void close(Part& part);  // top down: a stage closes before what it stands on
+  void reopen(bool readonly);
+  void releaseRetired(uint64_t generation, const Slot& slot);
+  void collectTimed();
+
+  OpenBottom reopen_;
+  const std::vector<std::unique_ptr<Filter>>& filters_;
   std::string name_;
-  kj::Own<Bottom> bottom_;
-  std::vector<Timed*> timed_;        // the stages that are Timed
-  kj::Own<Bottom> clocked_;          // bottom_ with their timers, if any
-  std::vector<kj::Own<Next>> stages_;          // bottom first
-  std::vector<kj::Own<Boundary>> boundaries_;  // bottom first; back() is the top
+  size_t lowFirst_ = 0;  // the filters below the one that reopens (all, if none does)
+  Part low_;             // over the plugin's handle; replaced on a reopen
+  kj::Own<Lower> lower_;  // what the reopening filter's stage stands on
+  Part upper_;            // that stage and those above it
+  struct Retired {
+    uint64_t generation;
+    kj::Own<Bottom> bottom;
+    uint32_t held;  // slots of it still reserved above
+  };
+  std::vector<Retired> retired_;
+  std::vector<Timed*> timed_;  // the stages that are Timed
+  kj::Own<Bottom> loop_;       // the bottom the loop sees, when there are timers or reopens
 };
 
 // Where a connection's handshake gets its exports (a fake in tests).

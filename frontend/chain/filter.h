@@ -11,6 +11,9 @@
 //     open(next, ...)  ->  FilterStage (one per handle, one thread: no locks)
 //                            info / reserve / release / submit, forwarded by
 //                            default; destroying it is the handle's close
+//     openOver(below, ...) instead, for the one filter that reopens what is
+//                          below it (retry)
+//     retryOpen(attempt)   the plugin refused an open: try again, after when?
 #pragma once
 
 #include <kj/memory.h>
@@ -79,6 +82,27 @@ class ChangedInfoStage : public FilterStage {
   ExportInfo info_;
 };
 
+// What the stage of a filter that reopens the export (retry) stands on:
+// every stage below it and the plugin's handle, which it may close and open
+// again.  As a Next it is the current opening.  Slots reserved through it
+// before a reopen stay valid (their memory is kept) until given back with
+// releaseOld; requests go only to the current opening.
+class Reopener : public Next {
+ public:
+  // Counts the openings: a slot belongs to the generation it was reserved in.
+  virtual uint64_t generation() const = 0;
+  // True once no request below will succeed (its plugin host is gone, or
+  // a reopen failed): a reopen is the way on.
+  virtual bool broken() const = 0;
+  // Requests in flight anywhere below (a reopen waits for 0).
+  virtual uint32_t inFlight() const = 0;
+  // Closes everything below (the plugin's handle first) and opens it again,
+  // read-only if asked: a new generation.  Throws if the new open fails;
+  // then everything below stays broken, in the old generation.
+  virtual void reopen(bool readonly) = 0;
+  virtual void releaseOld(uint64_t generation, const Slot& slot) = 0;
+};
+
 using ExportList = std::vector<std::pair<std::string, std::string>>;  // name, description
 
 class Filter {
@@ -106,6 +130,19 @@ class Filter {
     (void)exportName;
     (void)readonly;
     return kj::heap<FilterStage>(next);
+  }
+  // True for the filter whose stage may reopen what is below it: its stage
+  // is made by openOver, not open.  A chain has at most one.
+  virtual bool reopens() const { return false; }
+  virtual kj::Own<Next> openOver(Reopener& below, const std::string& exportName, bool readonly) {
+    return open(below, exportName, readonly);
+  }
+  // Opening the export failed below this filter (the plugin refused, or its
+  // host was being replaced): how long to wait before attempt number
+  // `attempt` (2, 3, ...), or nullopt to give up.
+  virtual std::optional<std::chrono::nanoseconds> retryOpen(unsigned attempt) const {
+    (void)attempt;
+    return std::nullopt;
   }
 };
 

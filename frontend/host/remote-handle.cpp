@@ -59,6 +59,13 @@ RemoteHandle::~RemoteHandle() {
   if (onClose_) onClose_();
 }
 
+void RemoteHandle::retire() {
+  broken_ = true;
+  auto close = std::move(onClose_);
+  onClose_ = nullptr;
+  if (close) close();
+}
+
 std::optional<Slot> RemoteHandle::reserve(uint32_t bufLen) {
   if (broken_ || freeTags_ == 0) return std::nullopt;
   uint32_t tag = freeStack_[freeTags_ - 1];

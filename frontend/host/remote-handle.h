@@ -90,6 +90,7 @@ class RemoteHandle final : public chain::Bottom {
   // The host died: delivers what it completed before, then fails the rest.
   void hostDied();
   bool broken() const override { return broken_; }
+  void retire() override;
 
  private:
   void breakHandle(const char* why);

@@ -64,6 +64,9 @@ void Transmission::run() {
     // Completions first: they free tags and buffers for new requests.
     bottom_.drainCompletions(outputDead_ ? ipc::kRingEntries : batch_.room());
     if (bottom_.broken() && in_ != In::kClosed) endInput();  // the host is gone: so is this connection
+    // A request waiting for room while none of our slots is out waits for
+    // the filters' own requests instead: try again each time round.
+    if (waitingForSlot_ && held_ == 0) waitingForSlot_ = false;
     if (in_ != In::kClosed && inputReady_) readInput();
     if (!batch_.empty() && !outputBlocked_) {
       IoStatus st = batch_.flushSome();
@@ -163,7 +166,14 @@ bool Transmission::startRequest(const Request& r) {
                       : r.type == kCmdBlockStatus              ? kExtentsBuffer
                                                                 : 0;
     slot = chain_.reserve(bufLen);
-    if (!slot && !bottom_.broken()) return false;  // the header stays buffered
+    if (!slot && !bottom_.broken()) {
+      // The header stays buffered until a completion frees room; if none
+      // can (nothing of ours or of the filters' is in flight), waiting
+      // would be for ever: the request fails instead.
+      if (held_ > 0 || bottom_.inFlight() > 0) return false;
+      fprintf(stderr, "nbdcage: bug: no buffer of %u bytes for a request, with nothing in flight; failing it\n", bufLen);
+      err = ENOMEM;
+    }
     if (slot) ++held_;
   }
   s_.consume(kRequestSize);

@@ -34,6 +34,8 @@ class MemoryExports final : public nbdcage::chain::ExportSource {
   // passthrough -> RAM disk: three boundaries on the way down.
   MemoryExports() {
     filters_.push_back(nbdcage::filters::make("ip", {"allow=anyunix", "deny=all"}));
+    filters_.push_back(nbdcage::filters::make("retry", {"retry-delay=0"}));  // its own tags over the stages below
+    filters_.push_back(nbdcage::filters::make("retry-request", {"retry-request-delay=0"}));
     filters_.push_back(nbdcage::filters::make("rate", {"rate=1T"}));  // its timers, never its waits
     filters_.push_back(nbdcage::filters::make("readahead", {}));
     filters_.push_back(nbdcage::filters::make("nozero", {"zeromode=notrim", "fastzeromode=slow"}));
@@ -48,7 +50,9 @@ class MemoryExports final : public nbdcage::chain::ExportSource {
     return true;
   }
   kj::Own<nbdcage::chain::Handle> open(const std::string& name, bool readonly, const nbdcage::chain::Client&) override {
-    return kj::heap<nbdcage::chain::Handle>(kj::heap<nbdcage::fuzz::MemoryBottom>(), filters_, name, readonly);
+    return kj::heap<nbdcage::chain::Handle>(
+        kj::heap<nbdcage::fuzz::MemoryBottom>(), [](bool) -> kj::Own<nbdcage::chain::Bottom> { return kj::heap<nbdcage::fuzz::MemoryBottom>(); },
+        filters_, name, readonly);
   }
   nbdcage::chain::ExportList listExports(bool) override { return {{"", "fuzz"}, {"other", ""}}; }
 

@@ -78,6 +78,7 @@ class MemoryBottom final : public chain::Bottom {
   }
   void wake(const Wait&) override {}
   bool broken() const override { return false; }
+  void retire() override {}
 
  private:
   int perform(const chain::Io& io, uint32_t& extents) {

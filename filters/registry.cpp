@@ -22,6 +22,7 @@
 #include "filters/rotational/rotational.h"
 #include "filters/swab/swab.h"
 #include "filters/truncate/truncate.h"
+#include "filters/partition/partition.h"
 #include "filters/readahead/readahead.h"
 #include "filters/retry/retry.h"
 #include "filters/retry-request/retry-request.h"
@@ -54,6 +55,7 @@ const Entry kFilters[] = {
     {"noparallel", noparallel::takesKey, noparallel::make},
     {"nozero", nozero::takesKey, nozero::make},
     {"offset", offset::takesKey, offset::make},
+    {"partition", partition::takesKey, partition::make},
     {"rate", rate::takesKey, rate::make},
     {"readonly", readonly::takesKey, readonly::make},
     {"retry", retry::takesKey, retry::make},

@@ -45,6 +45,8 @@ assert h.get_size() == 8192
 assert struct.unpack(\">Q\", h.pread(8, 0))[0] == 65536
 assert struct.unpack(\">Q\", h.pread(8, 8184))[0] == 65536 + 8184
 "' || fail "offset="
+run --filter=offset memory 1M offset=4096 --run 'nbdsh -u "$uri" -c "h.pwrite(b\"o\" * 512, 0); h.flush()"' ||
+  fail "offset: a write and flush (a flush has no range to move)"
 run --filter=offset memory 1M offset=1M --run 'nbdinfo --size "$uri"' | grep -qx 0 || fail "offset to the end"
 if run --filter=offset memory 1M offset=2M --run 'nbdinfo --size "$uri"' 2>"$tmp/err"; then fail "an offset past the end"; fi
 grep -q "beyond the end of the plugin" "$tmp/err" || { cat "$tmp/err"; fail "offset past the end: message"; }

@@ -22,7 +22,7 @@ class Stage final : public chain::ChangedInfoStage {
   }
   void submit(const chain::Io& io) override {
     chain::Io down = io;
-    down.offset += offset_;
+    if (io.op != ipc::Op::kFlush) down.offset += offset_;  // a flush has no range
     next().submit(down);
   }
 
@@ -39,7 +39,7 @@ class Offset final : public chain::Filter {
     if (offset_ > size || (range_ && *range_ > size - offset_))
       throw std::runtime_error("offset: offset=" + std::to_string(offset_) + (range_ ? " range=" + std::to_string(*range_) : "") +
                                " lies beyond the end of the plugin's " + std::to_string(size) + " bytes");
-    return kj::heap<Stage>(next, offset_, range_.value_or(size - offset_));
+    return openStage(next, offset_, range_.value_or(size - offset_));
   }
 
  private:
@@ -48,6 +48,10 @@ class Offset final : public chain::Filter {
 };
 
 }  // namespace
+
+kj::Own<chain::Next> openStage(chain::Next& next, uint64_t offset, uint64_t range) {
+  return kj::heap<Stage>(next, offset, range);
+}
 
 std::unique_ptr<chain::Filter> make(const std::vector<std::pair<std::string, std::string>>& params) {
   uint64_t offset = 0;

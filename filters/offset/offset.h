@@ -17,6 +17,9 @@ inline bool takesKey(const std::string& key) {
   return false;
 }
 
+// The stage: [offset, offset + range) of what is below, which holds it.
+kj::Own<chain::Next> openStage(chain::Next& next, uint64_t offset, uint64_t range);
+
 std::unique_ptr<chain::Filter> make(const std::vector<std::pair<std::string, std::string>>& params);
 
 }  // namespace nbdcage::filters::offset

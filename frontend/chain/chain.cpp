@@ -5,7 +5,9 @@
 
 #include <kj/debug.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 #include "frontend/host/remote-handle.h"
 #include "frontend/host/supervisor.h"
@@ -137,6 +139,40 @@ class Handle::Lower final : public Reopener {
   uint64_t generation_ = 0;
 };
 
+// Reads through `at`, turning `bottom` (what completes requests) until the
+// answer is there: the host's deadline bounds the wait.
+class Handle::Reader final : public OpenReader {
+ public:
+  Reader(Next& at, Bottom& bottom) : at_(&at), bottom_(&bottom) {}
+  int read(uint64_t offset, uint32_t count, uint8_t* out) override {
+    if (count > (1u << 20)) return EINVAL;
+    auto slot = at_->reserve(count);
+    if (!slot) return ENOMEM;
+    struct Done final : Completer {
+      bool done = false;
+      int error = 0;
+      void complete(const Io&, int e, uint32_t) override { done = true, error = e; }
+    } d;
+    at_->submit(Io{ipc::Op::kRead, 0, offset, count, *slot, &d});
+    while (!d.done) {
+      bottom_->drainCompletions(ipc::kRingEntries);
+      if (d.done) break;
+      Bottom::Wait w;
+      if (!bottom_->prepareWait(true, w)) continue;
+      if (poll(w.fds, static_cast<nfds_t>(w.count), w.timeoutMs) < 0 && errno != EINTR)
+        for (int i = 0; i < w.count; ++i) w.fds[i].revents = 0;
+      bottom_->wake(w);
+    }
+    if (d.error == 0) memcpy(out, slot->buf, count);
+    at_->release(*slot);
+    return d.error;
+  }
+
+ private:
+  Next* at_;
+  Bottom* bottom_;
+};
+
 Handle::Handle(kj::Own<Bottom> bottom, OpenBottom reopen, const std::vector<std::unique_ptr<Filter>>& filters,
                const std::string& exportName, bool readonly)
     : reopen_(std::move(reopen)), filters_(filters), name_(exportName) {
@@ -161,7 +197,8 @@ void Handle::build(Part& part, Next& below, size_t first, size_t last, bool read
   Next* under = &below;
   for (size_t i = last; i > first; --i) {
     part.boundaries.push_back(kj::heap<Boundary>(*under, callerName(filters_, i)));
-    part.stages.push_back(filters_[i - 1]->open(*part.boundaries.back(), name_, readonly));
+    Reader reader(*part.boundaries.back(), part.bottom ? *part.bottom : *low_.bottom);
+    part.stages.push_back(filters_[i - 1]->openReading(*part.boundaries.back(), name_, readonly, reader));
     under = part.stages.back().get();
   }
   part.boundaries.push_back(kj::heap<Boundary>(*under, callerName(filters_, first)));

@@ -54,6 +54,7 @@ class Handle {
  private:
   class LoopBottom;
   class Lower;
+  class Reader;
   // Stages over a bottom, and a Boundary above each (bottom first; the
   // last Boundary is the top of the part).
   struct Part {

@@ -103,6 +103,18 @@ class Reopener : public Next {
   virtual void releaseOld(uint64_t generation, const Slot& slot) = 0;
 };
 
+// What a filter's open may use to read from the stages below it before it
+// answers (partition reads the partition table): one request at a time,
+// waited for on the connection's thread.
+class OpenReader {
+ public:
+  // 0 or an errno; `count` at most 1 MiB.
+  virtual int read(uint64_t offset, uint32_t count, uint8_t* out) = 0;
+
+ protected:
+  ~OpenReader() = default;
+};
+
 using ExportList = std::vector<std::pair<std::string, std::string>>;  // name, description
 
 class Filter {
@@ -130,6 +142,12 @@ class Filter {
     (void)exportName;
     (void)readonly;
     return kj::heap<FilterStage>(next);
+  }
+  // What the chain calls: open, or, for a filter that reads below before
+  // it answers, this.
+  virtual kj::Own<Next> openReading(Next& next, const std::string& exportName, bool readonly, OpenReader& reader) {
+    (void)reader;
+    return open(next, exportName, readonly);
   }
   // True for the filter whose stage may reopen what is below it: its stage
   // is made by openOver, not open.  A chain has at most one.

@@ -9,10 +9,13 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <cerrno>
 #include <cstring>
+#include <vector>
 #include <stdexcept>
 
 #include "filters/ip/ip.h"
+#include "filters/partition/partition.h"
 #include "filters/rate/rate.h"
 #include "filters/truncate/truncate.h"
 #include "filters/registry.h"
@@ -151,4 +154,74 @@ TEST_CASE("the truncate filter's sizes: fixed, rounded up and down") {
   Sizing both;
   both.truncate = 5000, both.fixed = true, both.roundUp = 512;
   CHECK(both.apply(1) == 5120);
+}
+
+namespace {
+// A disk image in memory, read as the partition filter reads its plugin.
+struct Image {
+  std::vector<uint8_t> bytes;
+  explicit Image(size_t sectors) : bytes(sectors * 512) {}
+  void le32(size_t at, uint32_t v) {
+    for (int i = 0; i < 4; ++i) bytes[at + i] = static_cast<uint8_t>(v >> (8 * i));
+  }
+  void le64(size_t at, uint64_t v) {
+    le32(at, static_cast<uint32_t>(v));
+    le32(at + 4, static_cast<uint32_t>(v >> 32));
+  }
+  void mbrEntry(size_t sector, int index, uint8_t type, uint32_t start, uint32_t count) {
+    size_t e = sector * 512 + 446 + 16 * index;
+    bytes[e + 4] = type;
+    le32(e + 8, start);
+    le32(e + 12, count);
+    bytes[sector * 512 + 510] = 0x55, bytes[sector * 512 + 511] = 0xaa;
+  }
+  nbdcage::filters::partition::ReadFn reader() {
+    return [this](uint64_t o, uint32_t c, uint8_t* out) {
+      if (o + c > bytes.size()) return EIO;
+      std::memcpy(out, bytes.data() + o, c);
+      return 0;
+    };
+  }
+};
+}  // namespace
+
+TEST_CASE("the partition filter's tables: MBR primaries, logical partitions, GPT, and what it refuses") {
+  using nbdcage::filters::partition::find;
+  Image mbr(4096);
+  mbr.mbrEntry(0, 0, 0x83, 64, 100);
+  mbr.mbrEntry(0, 1, 0x05, 1000, 2000);           // extended
+  mbr.mbrEntry(1000, 0, 0x83, 10, 50);            // logical 5: 1010..1060
+  mbr.mbrEntry(1000, 1, 0x05, 500, 600);          // next EBR at 1000 + 500
+  mbr.mbrEntry(1500, 0, 0x83, 20, 30);            // logical 6: 1520..1550
+  auto size = mbr.bytes.size();
+  CHECK(find(mbr.reader(), size, 1).offset == 64 * 512);
+  CHECK(find(mbr.reader(), size, 1).length == 100 * 512);
+  CHECK(find(mbr.reader(), size, 5).offset == 1010 * 512);
+  CHECK(find(mbr.reader(), size, 6).offset == 1520 * 512);
+  CHECK(find(mbr.reader(), size, 6).length == 30 * 512);
+  CHECK_THROWS_WITH(find(mbr.reader(), size, 2), doctest::Contains("extended partition"));
+  CHECK_THROWS_WITH(find(mbr.reader(), size, 3), doctest::Contains("no partition 3"));
+  CHECK_THROWS_WITH(find(mbr.reader(), size, 7), doctest::Contains("no logical partition 7"));
+  mbr.mbrEntry(0, 2, 0x83, 4000, 200);            // past the end
+  CHECK_THROWS_WITH(find(mbr.reader(), size, 3), doctest::Contains("beyond the end"));
+
+  Image gpt(256);
+  gpt.mbrEntry(0, 0, 0xee, 1, 255);
+  std::memcpy(gpt.bytes.data() + 512, "EFI PART", 8);
+  gpt.le64(512 + 72, 2);    // entries at LBA 2
+  gpt.le32(512 + 80, 128);  // 128 entries
+  gpt.le32(512 + 84, 128);  // of 128 bytes
+  size_t e2 = 2 * 512 + 128;  // entry 2
+  gpt.bytes[e2] = 1;          // a type GUID: in use
+  gpt.le64(e2 + 32, 100);
+  gpt.le64(e2 + 40, 199);   // inclusive
+  CHECK(find(gpt.reader(), gpt.bytes.size(), 2).offset == 100 * 512);
+  CHECK(find(gpt.reader(), gpt.bytes.size(), 2).length == 100 * 512);
+  CHECK_THROWS_WITH(find(gpt.reader(), gpt.bytes.size(), 1), doctest::Contains("not in use"));
+  CHECK_THROWS_WITH(find(gpt.reader(), gpt.bytes.size(), 129), doctest::Contains("no partition 129"));
+
+  Image blank(16);
+  CHECK_THROWS_WITH(find(blank.reader(), blank.bytes.size(), 1), doctest::Contains("no MBR or GPT"));
+  CHECK_THROWS_WITH(find(blank.reader(), 100, 1), doctest::Contains("too small"));
+  CHECK_THROWS(find(mbr.reader(), size, 0));
 }

@@ -10,6 +10,7 @@
 #include "filters/fua/fua.h"
 #include "filters/ip/ip.h"
 #include "filters/limit/limit.h"
+#include "filters/log/log.h"
 #include "filters/multi-conn/multi-conn.h"
 #include "filters/nocache/nocache.h"
 #include "filters/noextents/noextents.h"
@@ -20,6 +21,7 @@
 #include "filters/rate/rate.h"
 #include "filters/readonly/readonly.h"
 #include "filters/rotational/rotational.h"
+#include "filters/stats/stats.h"
 #include "filters/swab/swab.h"
 #include "filters/truncate/truncate.h"
 #include "filters/partition/partition.h"
@@ -48,6 +50,7 @@ const Entry kFilters[] = {
     {"fua", fua::takesKey, fua::make},
     {"ip", ip::takesKey, ip::make},
     {"limit", limit::takesKey, limit::make},
+    {"log", log::takesKey, log::make},
     {"multi-conn", multiconn::takesKey, multiconn::make},
     {"nocache", nocache::takesKey, nocache::make},
     {"noextents", noextents::takesKey, noextents::make},
@@ -61,6 +64,7 @@ const Entry kFilters[] = {
     {"retry", retry::takesKey, retry::make},
     {"retry-request", retryrequest::takesKey, retryrequest::make},
     {"rotational", rotational::takesKey, rotational::make},
+    {"stats", stats::takesKey, stats::make},
     {"swab", swab::takesKey, swab::make},
     {"truncate", truncate::takesKey, truncate::make},
     {"readahead", readahead::takesKey, readahead::make},

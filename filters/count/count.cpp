@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include "frontend/chain/watch.h"
+
 namespace nbdcage::filters::count {
 
 namespace {
@@ -14,33 +16,21 @@ struct Totals {
 };
 
 // Counts what completed successfully, as the client asked for it.
-class Stage final : public chain::FilterStage, private chain::Completer {
+class Counter final : public chain::Watcher {
  public:
-  Stage(chain::Next& next, Totals& t) : FilterStage(next), totals_(t) {}
-  void submit(const chain::Io& io) override {
-    up_[io.slot.tag] = io.done;
-    chain::Io down = io;
-    down.done = this;
-    next().submit(down);
+  explicit Counter(Totals& t) : totals_(t) {}
+  void done(const chain::Io& io, int error, uint32_t) override {
+    if (error != 0) return;
+    std::atomic<uint64_t>* to = io.op == ipc::Op::kRead    ? &totals_.read
+                                : io.op == ipc::Op::kWrite ? &totals_.written
+                                : io.op == ipc::Op::kZero  ? &totals_.zeroed
+                                : io.op == ipc::Op::kTrim  ? &totals_.trimmed
+                                                           : nullptr;
+    if (to) to->fetch_add(io.count, std::memory_order_relaxed);
   }
 
  private:
-  void complete(const chain::Io& io, int error, uint32_t extents) override {
-    chain::Completer* up = up_[io.slot.tag];
-    if (error == 0) {
-      std::atomic<uint64_t>* to = io.op == ipc::Op::kRead    ? &totals_.read
-                                  : io.op == ipc::Op::kWrite ? &totals_.written
-                                  : io.op == ipc::Op::kZero  ? &totals_.zeroed
-                                  : io.op == ipc::Op::kTrim  ? &totals_.trimmed
-                                                             : nullptr;
-      if (to) to->fetch_add(io.count, std::memory_order_relaxed);
-    }
-    chain::Io back = io;
-    back.done = up;
-    up->complete(back, error, extents);
-  }
   Totals& totals_;
-  chain::Completer* up_[ipc::kRingEntries] = {};
 };
 
 class Count final : public chain::Filter {
@@ -51,7 +41,7 @@ class Count final : public chain::Filter {
   }
   const char* name() const override { return "count"; }
   kj::Own<chain::Next> open(chain::Next& next, const std::string&, bool) override {
-    return kj::heap<Stage>(next, totals_);
+    return kj::heap<chain::WatchingStage>(next, std::make_unique<Counter>(totals_));
   }
 
  private:

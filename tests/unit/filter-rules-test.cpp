@@ -15,7 +15,9 @@
 #include <stdexcept>
 
 #include "filters/ip/ip.h"
+#include "filters/log/log.h"
 #include "filters/partition/partition.h"
+#include "filters/stats/stats.h"
 #include "filters/rate/rate.h"
 #include "filters/truncate/truncate.h"
 #include "filters/registry.h"
@@ -224,4 +226,20 @@ TEST_CASE("the partition filter's tables: MBR primaries, logical partitions, GPT
   CHECK_THROWS_WITH(find(blank.reader(), blank.bytes.size(), 1), doctest::Contains("no MBR or GPT"));
   CHECK_THROWS_WITH(find(blank.reader(), 100, 1), doctest::Contains("too small"));
   CHECK_THROWS(find(mbr.reader(), size, 0));
+}
+
+TEST_CASE("the stats filter's classes and units, and the log filter's quoting") {
+  using namespace nbdcage::filters;
+  CHECK(stats::sizeBits(4096) == 12);
+  CHECK(stats::sizeBits(8191) == 12);
+  CHECK(stats::sizeBits(512) == 9);
+  CHECK(stats::sizeBits(0) == 0);
+  CHECK(stats::alignBits(8192) == 13);
+  CHECK(stats::alignBits(4096 + 512) == 9);
+  CHECK(stats::alignBits(0) == 64);
+  CHECK(stats::humanBytes(512) == "512 bytes");
+  CHECK(stats::humanBytes(1536) == "1.50 KiB");
+  CHECK(stats::humanBytes(4.0 * (1 << 30)) == "4.00 GiB");
+  CHECK(log::quoted("") == "\"\"");
+  CHECK(log::quoted("a \"b\" $c `d` \\e") == "\"a \\\"b\\\" \\$c \\`d\\` \\\\e\"");
 }

@@ -4,6 +4,7 @@
 
 #include "filters/exitlast/exitlast.h"
 #include "filters/count/count.h"
+#include "filters/cow/cow.h"
 #include "filters/delay/delay.h"
 #include "filters/error/error.h"
 #include "filters/exitwhen/exitwhen.h"
@@ -43,6 +44,7 @@ struct Entry {
 
 const Entry kFilters[] = {
     {"count", count::takesKey, count::make},
+    {"cow", cow::takesKey, cow::make},
     {"delay", delay::takesKey, delay::make},
     {"error", error::takesKey, error::make},
     {"exitlast", exitlast::takesKey, exitlast::make},

@@ -23,7 +23,7 @@ class Bottom : public Next {
   // descriptors and a time, which only the Bottom understands (the
   // protocol code polls them and hands them back).
   struct Wait {
-    static constexpr int kMaxFds = 2;
+    static constexpr int kMaxFds = 6;  // the host's two, and the stages' wakers
     pollfd fds[kMaxFds];
     int count = 0;
     int timeoutMs = -1;  // -1: no time limit

@@ -74,11 +74,15 @@ class Handle::LoopBottom final : public Bottom {
   void submit(const Io& io) override { cur().submit(io); }
   void drainCompletions(size_t max) override {
     runDue();
+    for (size_t i = 0; i < h_.wakers_.size(); ++i) h_.wakers_[i]->onWake();
     cur().drainCompletions(max);
   }
   uint32_t inFlight() const override { return cur().inFlight(); }
   bool prepareWait(bool completions, Wait& w) override {
     if (!cur().prepareWait(completions, w)) return false;
+    wakersAt_ = w.count;
+    for (Waker* k : h_.wakers_)
+      if (w.count < Wait::kMaxFds) w.fds[w.count++] = {k->wakeFd(), POLLIN, 0};
     auto now = Timed::Clock::now();
     for (Timed* t : h_.timed_) {
       auto at = t->nextTimer();
@@ -91,6 +95,9 @@ class Handle::LoopBottom final : public Bottom {
   }
   void wake(const Wait& w) override {
     cur().wake(w);
+    // By index: what a waker delivers may reopen the chain.
+    for (int i = wakersAt_; i < w.count && static_cast<size_t>(i - wakersAt_) < h_.wakers_.size(); ++i)
+      if (w.fds[i].revents) h_.wakers_[static_cast<size_t>(i - wakersAt_)]->onWake();
     runDue();
   }
   // A chain that can be reopened is never given up on: the reopening
@@ -107,6 +114,7 @@ class Handle::LoopBottom final : public Bottom {
       if (auto at = h_.timed_[i]->nextTimer(); at && *at <= now) h_.timed_[i]->onTimer(now);
   }
   Handle& h_;
+  int wakersAt_ = 0;  // where prepareWait put the wakers' descriptors
 };
 
 // What the reopening filter's stage stands on: the top of the low part,
@@ -187,7 +195,7 @@ Handle::Handle(kj::Own<Bottom> bottom, OpenBottom reopen, const std::vector<std:
     build(upper_, *upper_.stages.back(), 0, r, readonly);
   }
   collectTimed();
-  if (!timed_.empty() || lower_) loop_ = kj::heap<LoopBottom>(*this);
+  if (!timed_.empty() || !wakers_.empty() || lower_) loop_ = kj::heap<LoopBottom>(*this);
 }
 
 // Bottom up: filter last-1 first.  In the upper part the reopening
@@ -198,7 +206,9 @@ void Handle::build(Part& part, Next& below, size_t first, size_t last, bool read
   for (size_t i = last; i > first; --i) {
     part.boundaries.push_back(kj::heap<Boundary>(*under, callerName(filters_, i)));
     Reader reader(*part.boundaries.back(), part.bottom ? *part.bottom : *low_.bottom);
-    part.stages.push_back(filters_[i - 1]->openReading(*part.boundaries.back(), name_, readonly, reader));
+    bool ro = readonly;  // read-only below a filter that writes nothing below it
+    for (size_t j = 0; j + 1 < i; ++j) ro = ro || filters_[j]->writesNothingBelow();
+    part.stages.push_back(filters_[i - 1]->openReading(*part.boundaries.back(), name_, ro, reader));
     under = part.stages.back().get();
   }
   part.boundaries.push_back(kj::heap<Boundary>(*under, callerName(filters_, first)));
@@ -213,9 +223,13 @@ void Handle::close(Part& part) {
 
 void Handle::collectTimed() {
   timed_.clear();
+  wakers_.clear();
   for (Part* part : {&low_, &upper_})
-    for (auto& stage : part->stages)
+    for (auto& stage : part->stages) {
       if (auto* t = dynamic_cast<Timed*>(stage.get())) timed_.push_back(t);
+      if (auto* k = dynamic_cast<Waker*>(stage.get())) wakers_.push_back(k);
+    }
+  KJ_REQUIRE(wakers_.size() <= Bottom::Wait::kMaxFds - 2, "too many filters that wait on work of their own");
 }
 
 void Handle::reopen(bool readonly) {
@@ -260,7 +274,11 @@ Chain::Chain(std::vector<std::unique_ptr<Filter>> filters, frontend::Supervisor&
 // that one, as with nbdkit.
 kj::Own<Handle> Chain::open(const std::string& exportName, bool readonly, const Client& client) {
   std::string name = exportName.empty() ? supervisor_.defaultExport(readonly) : exportName;
-  auto openBottom = [this, name, who = client](bool ro) -> kj::Own<Bottom> { return supervisor_.open(name, ro, who); };
+  bool readOnlyBelow = false;
+  for (auto& f : filters_) readOnlyBelow = readOnlyBelow || f->writesNothingBelow();
+  auto openBottom = [this, name, who = client, readOnlyBelow](bool ro) -> kj::Own<Bottom> {
+    return supervisor_.open(name, ro || readOnlyBelow, who);
+  };
   kj::Own<Bottom> bottom;
   for (unsigned attempt = 1;; ++attempt) {
     try {

@@ -54,6 +54,19 @@ class Timed {
   ~Timed() = default;
 };
 
+// A stage that is told of work done for it elsewhere (on a worker thread)
+// implements this too: the connection's loop polls wakeFd() and calls
+// onWake() on its thread when it is readable, and at every turn (so it
+// must be cheap when nothing has come).
+class Waker {
+ public:
+  virtual int wakeFd() const = 0;
+  virtual void onWake() = 0;
+
+ protected:
+  ~Waker() = default;
+};
+
 // A handle's instance of a filter: passes everything through.
 class FilterStage : public Next {
  public:
@@ -149,6 +162,9 @@ class Filter {
     (void)reader;
     return open(next, exportName, readonly);
   }
+  // True for a filter that never writes below it (cow): the plugin and the
+  // filters below it are opened read-only.
+  virtual bool writesNothingBelow() const { return false; }
   // True for the filter whose stage may reopen what is below it: its stage
   // is made by openOver, not open.  A chain has at most one.
   virtual bool reopens() const { return false; }

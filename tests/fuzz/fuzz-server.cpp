@@ -38,7 +38,8 @@ class MemoryExports final : public nbdcage::chain::ExportSource {
     filters_.push_back(nbdcage::filters::make("retry-request", {"retry-request-delay=0"}));
     filters_.push_back(nbdcage::filters::make("log", {"logfile=/dev/null"}));
     filters_.push_back(nbdcage::filters::make("stats", {"statsfile=/dev/null"}));
-    filters_.push_back(nbdcage::filters::make("rate", {"rate=1T"}));  // its timers, never its waits
+    filters_.push_back(nbdcage::filters::make("rate", {"rate=1T"}));
+    filters_.push_back(nbdcage::filters::make("cow", {"cow-block-size=4K"}));  // worker threads, partial blocks  // its timers, never its waits
     filters_.push_back(nbdcage::filters::make("readahead", {}));
     filters_.push_back(nbdcage::filters::make("nozero", {"zeromode=notrim", "fastzeromode=slow"}));
     filters_.push_back(nbdcage::filters::make("nocache", {"cachemode=nop"}));

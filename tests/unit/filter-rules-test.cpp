@@ -14,6 +14,7 @@
 #include <vector>
 #include <stdexcept>
 
+#include "filters/cow/cow.h"
 #include "filters/ip/ip.h"
 #include "filters/log/log.h"
 #include "filters/partition/partition.h"
@@ -242,4 +243,31 @@ TEST_CASE("the stats filter's classes and units, and the log filter's quoting") 
   CHECK(stats::humanBytes(4.0 * (1 << 30)) == "4.00 GiB");
   CHECK(log::quoted("") == "\"\"");
   CHECK(log::quoted("a \"b\" $c `d` \\e") == "\"a \\\"b\\\" \\$c \\`d\\` \\\\e\"");
+}
+
+TEST_CASE("the cow filter's blocks: which a request touches, and which ends it covers only in part") {
+  using nbdcage::filters::cow::blocksOf;
+  auto b = blocksOf(0, 65536, 65536, 1 << 20);
+  CHECK(b.first == 0);
+  CHECK(b.last == 0);
+  CHECK_FALSE(b.partialFirst);
+  b = blocksOf(512, 512, 65536, 1 << 20);  // inside one block
+  CHECK(b.first == 0);
+  CHECK(b.last == 0);
+  CHECK(b.partialFirst);
+  CHECK_FALSE(b.partialLast);               // the same block: said once
+  b = blocksOf(65536 - 1, 2, 65536, 1 << 20);  // straddles two
+  CHECK(b.first == 0);
+  CHECK(b.last == 1);
+  CHECK(b.partialFirst);
+  CHECK(b.partialLast);
+  b = blocksOf(65536, 3 * 65536 + 100, 65536, 1 << 20);
+  CHECK(b.last == 4);
+  CHECK_FALSE(b.partialFirst);
+  CHECK(b.partialLast);
+  // The disk's short last block, covered to the disk's end: whole.
+  b = blocksOf(65536, 1000, 65536, 65536 + 1000);
+  CHECK(b.last == 1);
+  CHECK_FALSE(b.partialFirst);
+  CHECK_FALSE(b.partialLast);
 }

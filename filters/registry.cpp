@@ -19,6 +19,7 @@
 #include "filters/noparallel/noparallel.h"
 #include "filters/nozero/nozero.h"
 #include "filters/offset/offset.h"
+#include "filters/protect/protect.h"
 #include "filters/rate/rate.h"
 #include "filters/readonly/readonly.h"
 #include "filters/rotational/rotational.h"
@@ -61,6 +62,7 @@ const Entry kFilters[] = {
     {"nozero", nozero::takesKey, nozero::make},
     {"offset", offset::takesKey, offset::make},
     {"partition", partition::takesKey, partition::make},
+    {"protect", protect::takesKey, protect::make},
     {"rate", rate::takesKey, rate::make},
     {"readonly", readonly::takesKey, readonly::make},
     {"retry", retry::takesKey, retry::make},

@@ -18,6 +18,7 @@
 #include "filters/ip/ip.h"
 #include "filters/log/log.h"
 #include "filters/partition/partition.h"
+#include "filters/protect/protect.h"
 #include "filters/stats/stats.h"
 #include "filters/rate/rate.h"
 #include "filters/truncate/truncate.h"
@@ -270,4 +271,34 @@ TEST_CASE("the cow filter's blocks: which a request touches, and which ends it c
   CHECK(b.last == 1);
   CHECK_FALSE(b.partialFirst);
   CHECK_FALSE(b.partialLast);
+}
+
+TEST_CASE("the protect filter's ranges: inclusive ends, open ends, complements, merged") {
+  using namespace nbdcage::filters::protect;
+  auto ranges = [](std::vector<std::string> given, uint64_t size) {
+    std::vector<Rule> rules;
+    for (const auto& g : given) rules.push_back(parseRule(g));
+    return protectedRanges(rules, size);
+  };
+  auto r = ranges({"0-0x1bd"}, 1 << 20);
+  REQUIRE(r.size() == 1);
+  CHECK(r[0].start == 0);
+  CHECK(r[0].end == 0x1be);
+  r = ranges({"~4096-8191"}, 1 << 20);
+  REQUIRE(r.size() == 2);
+  CHECK(r[0].end == 4096);
+  CHECK(r[1].start == 8192);
+  CHECK(r[1].end == 1 << 20);
+  r = ranges({"100-", "-50", "40-120"}, 1000);  // open ends, overlapping: one range
+  REQUIRE(r.size() == 1);
+  CHECK(r[0].start == 0);
+  CHECK(r[0].end == 1000);
+  r = ranges({"2000-3000"}, 1000);  // past the disk: nothing
+  CHECK(r.empty());
+  r = ranges({"0-18446744073709551615"}, 1000);
+  REQUIRE(r.size() == 1);
+  CHECK(r[0].end == 1000);
+  CHECK_THROWS(parseRule("5"));
+  CHECK_THROWS(parseRule("10-2"));
+  CHECK_THROWS(parseRule("0x-1"));
 }

@@ -25,6 +25,7 @@
 #include "filters/rotational/rotational.h"
 #include "filters/stats/stats.h"
 #include "filters/swab/swab.h"
+#include "filters/time-limit/time-limit.h"
 #include "filters/truncate/truncate.h"
 #include "filters/partition/partition.h"
 #include "filters/readahead/readahead.h"
@@ -70,6 +71,7 @@ const Entry kFilters[] = {
     {"rotational", rotational::takesKey, rotational::make},
     {"stats", stats::takesKey, stats::make},
     {"swab", swab::takesKey, swab::make},
+    {"time-limit", timelimit::takesKey, timelimit::make},
     {"truncate", truncate::takesKey, truncate::make},
     {"readahead", readahead::takesKey, readahead::make},
 };

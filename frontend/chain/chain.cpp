@@ -102,7 +102,11 @@ class Handle::LoopBottom final : public Bottom {
   }
   // A chain that can be reopened is never given up on: the reopening
   // stage answers for it.
-  bool broken() const override { return !h_.lower_ && cur().broken(); }
+  bool broken() const override {
+    for (Ender* e : h_.enders_)
+      if (e->ended()) return true;
+    return !h_.lower_ && cur().broken();
+  }
   void retire() override { cur().retire(); }
 
  private:
@@ -195,7 +199,7 @@ Handle::Handle(kj::Own<Bottom> bottom, OpenBottom reopen, const std::vector<std:
     build(upper_, *upper_.stages.back(), 0, r, readonly);
   }
   collectTimed();
-  if (!timed_.empty() || !wakers_.empty() || lower_) loop_ = kj::heap<LoopBottom>(*this);
+  if (!timed_.empty() || !wakers_.empty() || !enders_.empty() || lower_) loop_ = kj::heap<LoopBottom>(*this);
 }
 
 // Bottom up: filter last-1 first.  In the upper part the reopening
@@ -224,10 +228,12 @@ void Handle::close(Part& part) {
 void Handle::collectTimed() {
   timed_.clear();
   wakers_.clear();
+  enders_.clear();
   for (Part* part : {&low_, &upper_})
     for (auto& stage : part->stages) {
       if (auto* t = dynamic_cast<Timed*>(stage.get())) timed_.push_back(t);
       if (auto* k = dynamic_cast<Waker*>(stage.get())) wakers_.push_back(k);
+      if (auto* e = dynamic_cast<Ender*>(stage.get())) enders_.push_back(e);
     }
   KJ_REQUIRE(wakers_.size() <= Bottom::Wait::kMaxFds - 2, "too many filters that wait on work of their own");
 }

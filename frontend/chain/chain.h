@@ -84,6 +84,7 @@ class Handle {
   std::vector<Retired> retired_;
   std::vector<Timed*> timed_;  // the stages that are Timed
   std::vector<Waker*> wakers_;  // and those that are Wakers
+  std::vector<Ender*> enders_;  // and Enders
   kj::Own<Bottom> loop_;       // the bottom the loop sees, when there are timers or reopens
 };
 

@@ -67,6 +67,17 @@ class Waker {
   ~Waker() = default;
 };
 
+// A stage that may end its connection (time-limit) implements this too:
+// once ended() is true, no more requests are read from the client, those
+// in flight are answered, and the connection closes.
+class Ender {
+ public:
+  virtual bool ended() const = 0;
+
+ protected:
+  ~Ender() = default;
+};
+
 // A handle's instance of a filter: passes everything through.
 class FilterStage : public Next {
  public:

@@ -9,6 +9,7 @@
 #include "filters/error/error.h"
 #include "filters/exitwhen/exitwhen.h"
 #include "filters/fua/fua.h"
+#include "filters/gzip/gzip.h"
 #include "filters/ip/ip.h"
 #include "filters/limit/limit.h"
 #include "filters/log/log.h"
@@ -27,6 +28,7 @@
 #include "filters/swab/swab.h"
 #include "filters/time-limit/time-limit.h"
 #include "filters/truncate/truncate.h"
+#include "filters/xz/xz.h"
 #include "filters/partition/partition.h"
 #include "filters/readahead/readahead.h"
 #include "filters/retry/retry.h"
@@ -52,6 +54,7 @@ const Entry kFilters[] = {
     {"exitlast", exitlast::takesKey, exitlast::make},
     {"exitwhen", exitwhen::takesKey, exitwhen::make},
     {"fua", fua::takesKey, fua::make},
+    {"gzip", gzip::takesKey, gzip::make},
     {"ip", ip::takesKey, ip::make},
     {"limit", limit::takesKey, limit::make},
     {"log", log::takesKey, log::make},
@@ -73,6 +76,7 @@ const Entry kFilters[] = {
     {"swab", swab::takesKey, swab::make},
     {"time-limit", timelimit::takesKey, timelimit::make},
     {"truncate", truncate::takesKey, truncate::make},
+    {"xz", xz::takesKey, xz::make},
     {"readahead", readahead::takesKey, readahead::make},
 };
 

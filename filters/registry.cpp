@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "filters/exitlast/exitlast.h"
+#include "filters/checkwrite/checkwrite.h"
 #include "filters/count/count.h"
 #include "filters/cow/cow.h"
 #include "filters/delay/delay.h"
@@ -47,6 +48,7 @@ struct Entry {
 };
 
 const Entry kFilters[] = {
+    {"checkwrite", checkwrite::takesKey, checkwrite::make},
     {"count", count::takesKey, count::make},
     {"cow", cow::takesKey, cow::make},
     {"delay", delay::takesKey, delay::make},

@@ -298,6 +298,9 @@ class Cow final : public chain::Filter {
   const char* name() const override { return "cow"; }
   bool writesNothingBelow() const override { return true; }
   kj::Own<chain::Next> open(chain::Next& next, const std::string&, bool) override {
+    if (next.info().blockMax && overlay_.blockSize() > next.info().blockMax)
+      throw std::runtime_error("cow: cow-block-size=" + std::to_string(overlay_.blockSize()) +
+                               " is larger than the plugin's largest request, " + std::to_string(next.info().blockMax));
     overlay_.sizeTo(next.info().size);
     auto b0 = next.reserve(overlay_.blockSize());
     auto b1 = b0 ? next.reserve(overlay_.blockSize()) : std::nullopt;

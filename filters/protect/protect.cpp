@@ -1,11 +1,12 @@
 #include "filters/protect/protect.h"
 
 #include <algorithm>
-#include <array>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+
+#include "filters/compare.h"
 
 namespace nbdcage::filters::protect {
 
@@ -66,75 +67,6 @@ std::vector<Range> protectedRanges(const std::vector<Rule>& rules, uint64_t size
 
 namespace {
 
-bool writes(ipc::Op op) { return op == ipc::Op::kWrite || op == ipc::Op::kZero || op == ipc::Op::kTrim; }
-
-// A write that touches a protected range waits while the stage reads the
-// protected bytes it covers (in pieces, into a buffer the stage holds for
-// its life) and compares; then it goes down or fails.  One such write at a
-// time; the others go by.
-class Stage final : public chain::FilterStage, private chain::Completer {
- public:
-  Stage(chain::Next& next, std::vector<Range> ranges, chain::Slot buf)
-      : FilterStage(next), ranges_(std::move(ranges)), buf_(buf) {}
-  ~Stage() override { next().release(buf_); }
-
-  void submit(const chain::Io& io) override {
-    if (!writes(io.op) || !touches(io)) return next().submit(io);
-    if (io.op == ipc::Op::kTrim) return io.done->complete(io, EPERM, 0);  // a trim may change anything
-    queue_.push_back(io);
-    if (queue_.size() == 1) startCheck();
-  }
-
- private:
-  bool touches(const chain::Io& io) const {
-    for (const Range& r : ranges_)
-      if (io.offset < r.end && r.start < io.offset + io.count) return true;
-    return false;
-  }
-
-  // The protected pieces of the front request, read one by one.
-  void startCheck() {
-    const chain::Io& io = queue_.front();
-    pieces_.clear();
-    for (const Range& r : ranges_) {
-      uint64_t s = std::max(r.start, io.offset), e = std::min(r.end, io.offset + io.count);
-      for (; s < e; s += std::min<uint64_t>(e - s, buf_.bufLen)) pieces_.push_back({s, std::min<uint64_t>(s + buf_.bufLen, e)});
-    }
-    piece_ = 0;
-    readPiece();
-  }
-  void readPiece() {
-    const Range& p = pieces_[piece_];
-    next().submit(chain::Io{ipc::Op::kRead, 0, p.start, static_cast<uint32_t>(p.end - p.start), buf_, this});
-  }
-  void complete(const chain::Io&, int error, uint32_t) override {
-    const chain::Io io = queue_.front();
-    const Range& p = pieces_[piece_];
-    bool same = error == 0;
-    if (same) {
-      size_t n = p.end - p.start;
-      if (io.op == ipc::Op::kWrite) {
-        same = memcmp(buf_.buf, io.slot.buf + (p.start - io.offset), n) == 0;
-      } else {
-        for (size_t i = 0; i < n && same; ++i) same = buf_.buf[i] == 0;
-      }
-    }
-    if (same && ++piece_ < pieces_.size()) return readPiece();
-    queue_.erase(queue_.begin());
-    if (same)
-      next().submit(io);
-    else
-      io.done->complete(io, error != 0 ? error : EPERM, 0);
-    if (!queue_.empty()) startCheck();
-  }
-
-  const std::vector<Range> ranges_;
-  chain::Slot buf_;
-  std::vector<chain::Io> queue_;  // writes to check; the front one is being checked
-  std::vector<Range> pieces_;
-  size_t piece_ = 0;
-};
-
 class Protect final : public chain::Filter {
  public:
   explicit Protect(std::vector<Rule> rules) : rules_(std::move(rules)) {}
@@ -142,9 +74,21 @@ class Protect final : public chain::Filter {
   kj::Own<chain::Next> open(chain::Next& next, const std::string&, bool) override {
     auto ranges = protectedRanges(rules_, next.info().size);
     if (ranges.empty()) return kj::heap<chain::FilterStage>(next);
-    auto buf = next.reserve(128 * 1024);
-    if (!buf) throw std::runtime_error("protect: no buffer to compare protected data in");
-    return kj::heap<Stage>(next, std::move(ranges), *buf);
+    // The protected bytes a request covers are compared; a request that
+    // would change them fails with EPERM, one that would not goes down.
+    ComparePolicy policy;
+    policy.ranges = [ranges](const chain::Io& io) {
+      std::vector<ByteRange> v;
+      for (const Range& r : ranges) {
+        uint64_t s = std::max(r.start, io.offset), e = std::min(r.end, io.offset + io.count);
+        if (s < e) v.push_back({s, e});
+      }
+      return v;
+    };
+    policy.mismatch = EPERM;
+    policy.passMatching = true;
+    policy.refuseTrim = true;  // a trim may change anything
+    return openComparing(next, std::move(policy), "protect");
   }
 
  private:

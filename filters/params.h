@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cmath>
 
 #include <cerrno>
 #include <cstdint>
@@ -50,6 +51,26 @@ inline std::chrono::nanoseconds parseDelay(const std::string& key, const std::st
   if (n < 0 || scale < 0 || n * scale > 86400)
     throw std::runtime_error(key + " must be a delay (1.5, 2s, 100ms, 10us, 500ns; at most a day), not '" + v + "'");
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(n * scale));
+}
+
+// A probability as nbdkit_parse_probability reads it: 0.1, 1e-1, 10%,
+// 1:10, 1/10.
+inline double parseProbability(const std::string& key, const std::string& v) {
+  char* end;
+  errno = 0;
+  double a = v.empty() ? -1 : strtod(v.c_str(), &end);
+  bool ok = !v.empty() && errno == 0 && end != v.c_str();
+  if (ok && *end == '%') {
+    a /= 100, ++end;
+  } else if (ok && (*end == ':' || *end == '/')) {
+    const char* b0 = end + 1;
+    double b = strtod(b0, &end);
+    ok = end != b0 && b > 0;
+    a = ok ? a / b : 0;
+  }
+  if (!ok || *end != '\0' || !std::isfinite(a) || a < 0 || a > 1)
+    throw std::runtime_error(key + " must be a probability from 0 to 1 (0.1, 10%, 1:10), not '" + v + "'");
+  return a;
 }
 
 // A boolean as nbdkit_parse_bool reads it.

@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "filters/evil/evil.h"
 #include "filters/exitlast/exitlast.h"
 #include "filters/checkwrite/checkwrite.h"
 #include "filters/count/count.h"
@@ -53,6 +54,7 @@ const Entry kFilters[] = {
     {"cow", cow::takesKey, cow::make},
     {"delay", delay::takesKey, delay::make},
     {"error", error::takesKey, error::make},
+    {"evil", evil::takesKey, evil::make},
     {"exitlast", exitlast::takesKey, exitlast::make},
     {"exitwhen", exitwhen::takesKey, exitwhen::make},
     {"fua", fua::takesKey, fua::make},

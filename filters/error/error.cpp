@@ -11,6 +11,8 @@
 #include <random>
 #include <stdexcept>
 
+#include "filters/params.h"
+
 namespace nbdcage::filters::error {
 
 namespace {
@@ -32,24 +34,6 @@ int errnoOf(const std::string& key, const std::string& v) {
   for (const auto& [name, value] : kErrors)
     if (v == name) return value;
   throw std::runtime_error(key + " must be EPERM, EIO, ENOMEM, EINVAL, ENOSPC or ESHUTDOWN, not '" + v + "'");
-}
-
-// A probability: 0.1, 1e-1, 10%, 1:10, 1/10.
-double rateOf(const std::string& key, const std::string& v) {
-  char* end;
-  errno = 0;
-  double a = v.empty() ? -1 : strtod(v.c_str(), &end);
-  bool ok = !v.empty() && errno == 0 && end != v.c_str();
-  if (ok && *end == '%') a /= 100, ++end;
-  else if (ok && (*end == ':' || *end == '/')) {
-    const char* b0 = end + 1;
-    double b = strtod(b0, &end);
-    ok = end != b0 && b > 0;
-    a = ok ? a / b : 0;
-  }
-  if (!ok || *end != '\0' || !std::isfinite(a) || a < 0 || a > 1)
-    throw std::runtime_error(key + " must be a probability from 0 to 1 (0.1, 10%, 1:10), not '" + v + "'");
-  return a;
 }
 
 class ErrorFilter;
@@ -121,7 +105,7 @@ std::unique_ptr<chain::Filter> make(const std::vector<std::pair<std::string, std
         if (!general && k.compare(0, prefix.size(), prefix) != 0) continue;
         std::string what = k.substr(prefix.size());
         if (what.empty()) rules[kind].error = errnoOf(key, value);
-        else if (what == "-rate") rules[kind].rate = rateOf(key, value);
+        else if (what == "-rate") rules[kind].rate = parseProbability(key, value);
         else if (what == "-file") rules[kind].file = value;
       }
     }

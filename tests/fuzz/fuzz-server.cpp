@@ -39,6 +39,7 @@ class MemoryExports final : public nbdcage::chain::ExportSource {
     filters_.push_back(nbdcage::filters::make("log", {"logfile=/dev/null"}));
     filters_.push_back(nbdcage::filters::make("stats", {"statsfile=/dev/null"}));
     filters_.push_back(nbdcage::filters::make("rate", {"rate=1T"}));
+    filters_.push_back(nbdcage::filters::make("evil", {"evil-probability=1e-3", "evil-seed=1"}));
     filters_.push_back(nbdcage::filters::make("time-limit", {"time-limit=1"}));
     filters_.push_back(nbdcage::filters::make("protect", {"protect=0-0x1ff", "protect=~0-0xfffff"}));
     filters_.push_back(nbdcage::filters::make("cow", {"cow-block-size=4K"}));  // worker threads, partial blocks  // its timers, never its waits

@@ -15,6 +15,7 @@
 #include <stdexcept>
 
 #include "filters/cow/cow.h"
+#include "filters/evil/evil.h"
 #include "filters/ip/ip.h"
 #include "filters/log/log.h"
 #include "filters/partition/partition.h"
@@ -301,4 +302,33 @@ TEST_CASE("the protect filter's ranges: inclusive ends, open ends, complements, 
   CHECK_THROWS(parseRule("5"));
   CHECK_THROWS(parseRule("10-2"));
   CHECK_THROWS(parseRule("0x-1"));
+}
+
+TEST_CASE("the evil filter's stuck bits: the same for a seed and granule, at the asked density") {
+  using namespace nbdcage::filters::evil;
+  CHECK(gap(1, 0.5) == 0);
+  CHECK(gap(0, 0.5) == UINT64_MAX);
+  CHECK(gap(0.5, 1.0) == 0);
+  CHECK(gap(0.5, 0.25) == 2);  // log(0.25)/log(0.5)
+  auto collect = [](uint64_t seed, double p, uint64_t g) {
+    std::vector<std::pair<uint64_t, bool>> v;
+    stuckBits(seed, p, g, [&](uint64_t bit, bool value) { v.emplace_back(bit, value); });
+    return v;
+  };
+  auto a = collect(1, 1e-3, 5), b = collect(1, 1e-3, 5), c = collect(2, 1e-3, 5), d = collect(1, 1e-3, 6);
+  CHECK(a == b);
+  CHECK(a != c);
+  CHECK(a != d);
+  CHECK(a.size() > 7000);  // 8 Mbit at 1e-3: about 8389
+  CHECK(a.size() < 9800);
+  size_t high = 0, outside = 0;
+  for (auto& [bit, value] : a) {
+    outside += bit < 5 * kGranuleBits || bit >= 6 * kGranuleBits;
+    high += value;
+  }
+  CHECK(outside == 0);
+  CHECK(high > a.size() / 3);
+  CHECK(high < 2 * a.size() / 3);
+  CHECK(collect(1, 0, 0).empty());
+  CHECK(collect(1, 1, 0).size() == kGranuleBits);
 }
